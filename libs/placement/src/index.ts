@@ -1,0 +1,2 @@
+import { X } from '@tw/block-format';
+export const Y = X + 1;
