@@ -1,0 +1,43 @@
+import { type Static, type TObject, Type } from '@sinclair/typebox';
+
+const port = (defaultPort: number) => Type.Integer({ minimum: 0, maximum: 65535, default: defaultPort, description: '0 picks a free port (printed at start-up)' });
+
+/** The storage node's config file (JSON). Every field but `dataDir` has a default. */
+const schema = Type.Object(
+  {
+    nodeId: Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9._-]+$', default: 'storage-node', description: 'Stable id in the cluster map' }),
+    dataDir: Type.String({ minLength: 1, description: 'Folder holding extents, the index and the lock' }),
+    listen: Type.Object(
+      { host: Type.String({ minLength: 1, default: '127.0.0.1' }), port: port(7500) },
+      { additionalProperties: false, default: {}, description: 'Data-plane transport (fragment service)' },
+    ),
+    admin: Type.Object(
+      { host: Type.String({ minLength: 1, default: '127.0.0.1' }), port: port(9500) },
+      { additionalProperties: false, default: {}, description: '/healthz, /readyz, /metrics' },
+    ),
+    fsync: Type.Object(
+      {
+        mode: Type.Union([Type.Literal('always'), Type.Literal('group'), Type.Literal('never')], { default: 'group' }),
+        intervalMs: Type.Integer({ minimum: 1, maximum: 1000, default: 5 }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    extentSizeBytes: Type.Integer({ minimum: 64 * 1024, maximum: 64 * 1024 ** 3, default: 1024 ** 3 }),
+    capacityBytes: Type.Optional(Type.Integer({ minimum: 1, description: 'Upper bound on bytes in extents (default: the file system)' })),
+    reserveBytes: Type.Integer({ minimum: 0, default: 1024 ** 3, description: 'Free bytes of the file system writes never use' }),
+    fragmentBytesMax: Type.Integer({ minimum: 1024, maximum: 1024 ** 3, default: 64 * 1024 ** 2 }),
+    compaction: Type.Object(
+      {
+        garbageRatioMin: Type.Number({ exclusiveMinimum: 0, maximum: 1, default: 0.5 }),
+        intervalMs: Type.Integer({ minimum: 0, default: 60_000, description: '0 disables background compaction' }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    logLevel: Type.Union([Type.Literal('fatal'), Type.Literal('error'), Type.Literal('warn'), Type.Literal('info'), Type.Literal('debug'), Type.Literal('trace'), Type.Literal('silent')], { default: 'info' }),
+    shutdownTimeoutMs: Type.Integer({ minimum: 0, maximum: 600_000, default: 30_000, description: 'SIGTERM: how long in-flight requests may take' }),
+  },
+  { additionalProperties: false },
+);
+
+export type StorageNodeConfig = Static<typeof schema>;
+export const StorageNodeConfigSchema: TObject = schema;

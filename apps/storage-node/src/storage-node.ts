@@ -1,0 +1,145 @@
+import { Counter, Gauge, Histogram } from 'prom-client';
+import { openExtentStore, type ExtentStore } from '@tw/extent-store';
+import { createFragmentHandler } from '@tw/fragment-protocol';
+import { type AdminHttp, type Logger, createMetricsRegistry, startAdminHttp } from '@tw/observability';
+import type { Listener, Transport } from '@tw/transport';
+import { tcpTransport } from '@tw/transport-tcp';
+import type { StorageNodeConfig } from './config.js';
+import { storageNodeErrors } from './errors.js';
+
+export interface RunningStorageNode {
+  /** Data-plane address, `host:port`, with the real port when the config asked for 0. */
+  readonly dataAddress: string;
+  readonly adminUrl: string;
+  readonly store: ExtentStore;
+  /**
+   * Graceful stop: refuses new requests, lets in-flight ones finish (bounded by
+   * shutdownTimeoutMs), flushes and closes the store, releases the lock.
+   */
+  stop(): Promise<void>;
+}
+
+/** Wires the extent store, the fragment service on TCP, and the admin endpoint. */
+export async function startStorageNode(config: StorageNodeConfig, options: { logger: Logger; rebuildIndex?: boolean }): Promise<RunningStorageNode> {
+  const log = options.logger;
+  const registry = createMetricsRegistry();
+  const requests = new Counter({ name: 'tw_storage_requests_total', help: 'Fragment requests served, by op and outcome', labelNames: ['op', 'outcome'], registers: [registry] });
+  const bytes = new Counter({ name: 'tw_storage_payload_bytes_total', help: 'Fragment bytes received (put) and sent (get)', labelNames: ['op'], registers: [registry] });
+  const latency = new Histogram({
+    name: 'tw_storage_request_duration_seconds',
+    help: 'Fragment request latency inside the node',
+    labelNames: ['op'],
+    buckets: [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
+    registers: [registry],
+  });
+  const corruptions = new Counter({ name: 'tw_storage_corrupt_records_total', help: 'Records found corrupt (never served)', registers: [registry] });
+
+  log.info({ dataDir: config.dataDir, rebuildIndex: options.rebuildIndex ?? false }, 'opening extent store');
+  const openedAt = performance.now();
+  const store = await openExtentStore({
+    dir: config.dataDir,
+    extentSizeBytes: config.extentSizeBytes,
+    fsync: config.fsync.mode === 'group' ? { mode: 'group', intervalMs: config.fsync.intervalMs } : { mode: config.fsync.mode },
+    ...(config.capacityBytes === undefined ? {} : { capacityBytes: config.capacityBytes }),
+    reserveBytes: config.reserveBytes,
+    payloadBytesMax: config.fragmentBytesMax + 64,
+    compaction: { garbageRatioMin: config.compaction.garbageRatioMin, intervalMs: config.compaction.intervalMs },
+    rebuildIndex: options.rebuildIndex ?? false,
+    onCorrupt: (report) => {
+      corruptions.inc();
+      log.error({ extentNo: report.extentNo, offset: report.offset, during: report.during, reason: report.reason, id: report.id?.toString('hex') }, 'corrupt record');
+    },
+  });
+  const cap0 = store.capacity();
+  log.info({ fragments: cap0.fragmentCount, liveBytes: cap0.liveBytes, openMs: Math.round(performance.now() - openedAt) }, 'extent store open');
+
+  const capacityGauge = new Gauge({
+    name: 'tw_storage_capacity_bytes',
+    help: 'Extent store bytes by kind (live, garbage, free)',
+    labelNames: ['kind'],
+    registers: [registry],
+    collect() {
+      const c = store.capacity();
+      this.set({ kind: 'live' }, c.liveBytes);
+      this.set({ kind: 'garbage' }, c.garbageBytes);
+      this.set({ kind: 'free' }, c.freeBytes);
+    },
+  });
+  void capacityGauge;
+  new Gauge({
+    name: 'tw_storage_fragments',
+    help: 'Fragments stored',
+    registers: [registry],
+    collect() {
+      this.set(store.capacity().fragmentCount);
+    },
+  });
+
+  const handler = createFragmentHandler(
+    store,
+    {
+      onRequest(op, n, outcome, ms) {
+        requests.inc({ op, outcome });
+        if (n > 0) bytes.inc({ op }, n);
+        latency.observe({ op }, ms / 1000);
+      },
+    },
+    () => performance.now(),
+  );
+
+  let transport: Transport | undefined;
+  let listener: Listener | undefined;
+  let admin: AdminHttp | undefined;
+  let stopping = false;
+  try {
+    transport = tcpTransport({ payloadBytesMax: config.fragmentBytesMax + 4096 })({});
+    listener = await transport.listen(`${config.listen.host}:${config.listen.port}`, handler, {
+      onError: (err) => log.warn({ err: { message: err.message, code: (err as { code?: string }).code } }, 'connection error'),
+    });
+    admin = await startAdminHttp({
+      host: config.admin.host,
+      port: config.admin.port,
+      registry,
+      readiness: () => (stopping ? { ready: false, reason: 'shutting down' } : { ready: true }),
+    });
+  } catch (err) {
+    await listener?.abort().catch(() => undefined);
+    await transport?.close().catch(() => undefined);
+    await store.close().catch(() => undefined);
+    throw storageNodeErrors.create('TW_STORAGE_NODE_START', `storage node failed to start: ${(err as Error).message}`, { cause: err });
+  }
+  const dataAddress = listener.address;
+  const adminUrl = admin.url;
+  log.info({ nodeId: config.nodeId, dataAddress, adminUrl }, 'storage node ready');
+
+  let stopped: Promise<void> | undefined;
+  return {
+    dataAddress,
+    adminUrl,
+    store,
+    stop() {
+      stopped ??= (async () => {
+        stopping = true;
+        log.info('stopping: finishing in-flight requests');
+        const graceful = listener.close();
+        let timer: NodeJS.Timeout | undefined;
+        const timedOut = await Promise.race([
+          graceful.then(() => false),
+          new Promise<boolean>((resolve) => {
+            timer = setTimeout(() => resolve(true), config.shutdownTimeoutMs);
+          }),
+        ]);
+        clearTimeout(timer);
+        if (timedOut) {
+          log.warn({ shutdownTimeoutMs: config.shutdownTimeoutMs }, 'in-flight requests did not finish in time; dropping connections');
+          await listener.abort();
+        }
+        await transport.close();
+        await admin.close();
+        await store.close();
+        log.info('stopped');
+      })();
+      return stopped;
+    },
+  };
+}

@@ -1,0 +1,159 @@
+/**
+ * The storage node wired in-process (real extent store, real TCP transport on loopback, real
+ * fragment protocol): the fragment service, its checks, and its behaviour under bad input.
+ */
+import { connect } from 'node:net';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { afterEach, describe, expect, test } from 'vitest';
+import { checksum64, encodeFragmentHeader, keyHash64, type FragmentHeader } from '@tw/block-format';
+import { FragmentClient, Op, encodeFragmentId, encodeKeyPrefix, encodeRequest, type FragmentId } from '@tw/fragment-protocol';
+import { createLogger } from '@tw/observability';
+import type { Transport } from '@tw/transport';
+import { tcpTransport } from '@tw/transport-tcp';
+import { StorageNodeConfigSchema, startStorageNode, type RunningStorageNode, type StorageNodeConfig } from '../src/index.js';
+import { parseConfig } from '@tw/config';
+
+const quiet = createLogger({ role: 'storage-node', level: 'silent', destination: new Writable({ write: (_c, _e, cb) => cb() }) });
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+async function start(overrides: Record<string, unknown> = {}): Promise<{ node: RunningStorageNode; client: FragmentClient; transport: Transport; dir: string }> {
+  const dir = mkdtempSync(join(tmpdir(), 'tw-sn-'));
+  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+  const config = parseConfig(StorageNodeConfigSchema, {
+    dataDir: dir,
+    listen: { port: 0 },
+    admin: { port: 0 },
+    extentSizeBytes: 4 * 1024 * 1024,
+    reserveBytes: 0,
+    fragmentBytesMax: 1024 * 1024,
+    ...overrides,
+  }) as StorageNodeConfig;
+  const node = await startStorageNode(config, { logger: quiet });
+  cleanups.push(() => node.stop());
+  const transport = tcpTransport()({});
+  cleanups.push(() => transport.close());
+  const client = new FragmentClient(await transport.dial(node.dataAddress));
+  return { node, client, transport, dir };
+}
+
+function fragment(key: string, version: bigint, bytes: Buffer, index = 0): { id: FragmentId; header: FragmentHeader } {
+  const k = Buffer.from(key);
+  return {
+    id: { namespace: 'default', key: k, version, index },
+    header: {
+      redundancy: { kind: 'replicate', n: 3 },
+      fragmentIndex: index,
+      fragmentLength: bytes.length,
+      keyHash: keyHash64('default', k),
+      blockVersion: version,
+      payloadLength: bytes.length,
+      fragmentChecksum: checksum64(bytes),
+    },
+  };
+}
+
+describe('fragment service', () => {
+  test('put, get, stat, list, delete, capacity', async () => {
+    const { client } = await start();
+    const bytes = Buffer.alloc(300_000, 9);
+    const f = fragment('chunk-a', 1n, bytes);
+    await client.put(f.id, f.header, bytes);
+    const got = await client.get(f.id);
+    expect(got?.bytes.equals(bytes)).toBe(true);
+    expect(got?.header).toEqual(f.header);
+    expect(await client.stat(f.id)).toMatchObject({ sizeBytes: bytes.length + 64 });
+    const into = Buffer.alloc(bytes.length + 64 + 100);
+    const got2 = await client.get(f.id, { into });
+    expect(got2?.bytes.buffer).toBe(into.buffer);
+    const f2 = fragment('chunk-a', 2n, Buffer.from('v2'));
+    await client.put(f2.id, f2.header, Buffer.from('v2'));
+    const listing = await client.list(encodeKeyPrefix('default', Buffer.from('chunk-a')));
+    expect(listing.entries.map((e) => e.id)).toEqual([encodeFragmentId(f.id), encodeFragmentId(f2.id)]);
+    expect((await client.capacity()).fragmentCount).toBe(2);
+    expect(await client.delete(f.id)).toBe(true);
+    expect(await client.get(f.id)).toBeUndefined();
+    expect(await client.delete(f.id)).toBe(false);
+    expect(await client.stat(f.id)).toBeUndefined();
+  });
+
+  test('a fragment whose bytes do not match its checksum is refused and nothing is stored', async () => {
+    const { client, node } = await start();
+    const bytes = Buffer.alloc(1000, 1);
+    const f = fragment('chunk-b', 1n, bytes);
+    const header = encodeRequest({ op: Op.PUT, id: encodeFragmentId(f.id) });
+    const corrupt = Buffer.from(bytes);
+    corrupt[10] ^= 0xff;
+    await expect(client.peer.request({ header, payload: [encodeFragmentHeader(f.header), corrupt] })).rejects.toMatchObject({ code: 'TW_CHECKSUM_MISMATCH' });
+    const other = fragment('chunk-c', 1n, bytes);
+    await expect(client.peer.request({ header, payload: [encodeFragmentHeader(other.header), bytes] })).rejects.toMatchObject({ code: 'TW_FRAGMENT_MISMATCH' });
+    await expect(client.peer.request({ header: Buffer.from([1, 99, 0, 0]) })).rejects.toMatchObject({ code: 'TW_FRAGMENT_BAD_REQUEST' });
+    expect(node.store.capacity().fragmentCount).toBe(0);
+    // The connection still works.
+    await client.put(f.id, f.header, bytes);
+    expect((await client.get(f.id))?.bytes.equals(bytes)).toBe(true);
+  });
+
+  test('an oversized payload gets a coded error and the node keeps serving', async () => {
+    const { client } = await start({ fragmentBytesMax: 64 * 1024 });
+    const big = Buffer.alloc(200 * 1024, 2);
+    const f = fragment('big', 1n, big);
+    await expect(client.put(f.id, f.header, big)).rejects.toMatchObject({ code: expect.stringMatching(/^TW_(TRANSPORT_FRAME_TOO_LARGE|EXTENT_PAYLOAD_TOO_LARGE)/) });
+    const small = Buffer.alloc(1000, 3);
+    const g = fragment('small', 1n, small);
+    await client.put(g.id, g.header, small);
+    expect((await client.get(g.id))?.bytes.equals(small)).toBe(true);
+  });
+
+  test('garbage on a raw socket closes that connection; the node keeps serving others', async () => {
+    const { client, node } = await start();
+    const [host, port] = [node.dataAddress.slice(0, node.dataAddress.lastIndexOf(':')), Number(node.dataAddress.slice(node.dataAddress.lastIndexOf(':') + 1))];
+    for (const garbage of [Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n'), Buffer.alloc(4096, 0xff), Buffer.from([0, 0, 0, 0])]) {
+      const sock = connect({ host, port });
+      await new Promise<void>((resolve) => {
+        sock.on('connect', () => sock.end(garbage));
+        sock.on('error', () => resolve());
+        sock.on('close', () => resolve());
+        sock.resume();
+      });
+    }
+    const bytes = Buffer.alloc(5000, 4);
+    const f = fragment('after-garbage', 1n, bytes);
+    await client.put(f.id, f.header, bytes);
+    expect((await client.get(f.id))?.bytes.equals(bytes)).toBe(true);
+  });
+
+  test('health, readiness and metrics over HTTP', async () => {
+    const { client, node } = await start();
+    const bytes = Buffer.alloc(100, 5);
+    const f = fragment('m', 1n, bytes);
+    await client.put(f.id, f.header, bytes);
+    await client.get(f.id);
+    expect((await fetch(`${node.adminUrl}/healthz`)).status).toBe(200);
+    expect((await fetch(`${node.adminUrl}/readyz`)).status).toBe(200);
+    const metrics = await (await fetch(`${node.adminUrl}/metrics`)).text();
+    expect(metrics).toMatch(/tw_storage_requests_total\{op="put",outcome="ok"\} 1/);
+    expect(metrics).toMatch(/tw_storage_requests_total\{op="get",outcome="ok"\} 1/);
+    expect(metrics).toMatch(/tw_storage_fragments 1/);
+  });
+
+  test('data survives a stop and a restart on the same folder', async () => {
+    const { node, client, dir } = await start();
+    const bytes = Buffer.alloc(70_000, 6);
+    const f = fragment('durable', 5n, bytes);
+    await client.put(f.id, f.header, bytes);
+    await node.stop();
+    const config = parseConfig(StorageNodeConfigSchema, { dataDir: dir, listen: { port: 0 }, admin: { port: 0 }, extentSizeBytes: 4 * 1024 * 1024, reserveBytes: 0 }) as StorageNodeConfig;
+    const again = await startStorageNode(config, { logger: quiet });
+    cleanups.push(() => again.stop());
+    const t = tcpTransport()({});
+    cleanups.push(() => t.close());
+    const c = new FragmentClient(await t.dial(again.dataAddress));
+    expect((await c.get(f.id))?.bytes.equals(bytes)).toBe(true);
+  });
+});

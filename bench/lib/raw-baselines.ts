@@ -1,0 +1,188 @@
+/** Baselines measured in the same run as a data-path benchmark (BENCH.md). */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, fdatasyncSync, openSync, readSync, unlinkSync, writeSync } from 'node:fs';
+import { connect, type Socket } from 'node:net';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url));
+
+/** Starts a TypeScript file as a child process; resolves with it and its first stdout JSON line. */
+export async function spawnTs(
+  file: string,
+  args: string[] = [],
+  ready: (line: Record<string, unknown>) => boolean = () => true,
+): Promise<{ child: ChildProcess; hello: Record<string, unknown> }> {
+  const child = spawn(process.execPath, ['--conditions=tw-source', '--import', 'tsx', file, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const hello = await new Promise<Record<string, unknown>>((resolve, reject) => {
+    let buf = '';
+    const onData = (c: Buffer): void => {
+      buf += c.toString();
+      const lines = buf.split('\n');
+      buf = lines.pop() ?? '';
+      for (const line of lines) {
+        let obj: Record<string, unknown>;
+        try {
+          obj = JSON.parse(line) as Record<string, unknown>;
+        } catch {
+          continue;
+        }
+        if (!ready(obj)) continue;
+        child.stdout!.off('data', onData);
+        child.stdout!.resume();
+        resolve(obj);
+        return;
+      }
+    };
+    child.stdout!.on('data', onData);
+    child.once('exit', (code) => reject(new Error(`${file} exited (${code}) before it was ready`)));
+  });
+  return { child, hello };
+}
+
+export async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const gone = new Promise((r) => child.once('exit', r));
+  child.kill('SIGTERM');
+  const t = setTimeout(() => child.kill('SIGKILL'), 10_000);
+  await gone;
+  clearTimeout(t);
+}
+
+/** A raw TCP peer process and a client to it. */
+export class RawTcp {
+  private constructor(
+    private readonly child: ChildProcess,
+    private readonly port: number,
+  ) {}
+
+  static async start(): Promise<RawTcp> {
+    const { child, hello } = await spawnTs(join(here, 'raw-tcp-peer.ts'));
+    return new RawTcp(child, Number(hello['port']));
+  }
+
+  async stop(): Promise<void> {
+    await stopChild(this.child);
+  }
+
+  async #connect(): Promise<Socket> {
+    const sock = connect({ host: '127.0.0.1', port: this.port, noDelay: true });
+    await new Promise<void>((resolve, reject) => {
+      sock.once('connect', resolve);
+      sock.once('error', reject);
+    });
+    return sock;
+  }
+
+  /** Client -> server: `count` messages of `size` bytes, `inflight` unacknowledged at once. Returns GB/s. */
+  async send(size: number, count: number, inflight: number): Promise<number> {
+    const sock = await this.#connect();
+    const payload = Buffer.alloc(size, 0x33);
+    let acks = 0;
+    let sent = 0;
+    const t0 = process.hrtime.bigint();
+    await new Promise<void>((resolve) => {
+      const pump = (): void => {
+        while (sent < count && sent - acks < inflight) {
+          const head = Buffer.allocUnsafe(5);
+          head[0] = 1;
+          head.writeUInt32LE(size, 1);
+          sock.cork();
+          sock.write(head);
+          sock.write(payload);
+          sock.uncork();
+          sent++;
+        }
+      };
+      sock.on('data', (c: Buffer) => {
+        acks += c.length;
+        if (acks >= count) resolve();
+        else pump();
+      });
+      pump();
+    });
+    const ns = Number(process.hrtime.bigint() - t0);
+    sock.destroy();
+    return (size * count) / ns;
+  }
+
+  /** Server -> client: `count` replies of `size` bytes, `inflight` requests outstanding. Returns GB/s. */
+  async receive(size: number, count: number, inflight: number): Promise<number> {
+    const sock = await this.#connect();
+    let requested = 0;
+    let received = 0;
+    let pendingBytes = 0;
+    let need = -1;
+    const t0 = process.hrtime.bigint();
+    await new Promise<void>((resolve) => {
+      const pump = (): void => {
+        while (requested < count && requested - received < inflight) {
+          const head = Buffer.allocUnsafe(5);
+          head[0] = 2;
+          head.writeUInt32LE(size, 1);
+          sock.write(head);
+          requested++;
+        }
+      };
+      let carry = Buffer.alloc(0);
+      sock.on('data', (chunk: Buffer) => {
+        let c = carry.length ? Buffer.concat([carry, chunk]) : chunk;
+        carry = Buffer.alloc(0);
+        while (c.length > 0) {
+          if (need === -1) {
+            if (c.length < 4) {
+              carry = c;
+              return;
+            }
+            need = c.readUInt32LE(0);
+            pendingBytes = need;
+            c = c.subarray(4);
+          }
+          const take = Math.min(pendingBytes, c.length);
+          pendingBytes -= take;
+          c = c.subarray(take);
+          if (pendingBytes === 0) {
+            need = -1;
+            received++;
+            if (received >= count) return resolve();
+            pump();
+          }
+        }
+      });
+      pump();
+    });
+    const ns = Number(process.hrtime.bigint() - t0);
+    sock.destroy();
+    return (size * count) / ns;
+  }
+}
+
+/**
+ * Raw sequential file write of `count` x `size` bytes with the storage node's group-commit
+ * cadence (one fdatasync per `syncEveryMs`), then a sequential read of the same bytes. GB/s.
+ */
+export function rawDisk(dir: string, size: number, count: number, syncEveryMs: number): { writeGBps: number; readGBps: number } {
+  const file = join(dir, `raw-disk-${size}.bin`);
+  const buf = Buffer.alloc(size, 0x44);
+  const fd = openSync(file, 'w+');
+  try {
+    let lastSync = performance.now();
+    const t0 = process.hrtime.bigint();
+    for (let i = 0; i < count; i++) {
+      writeSync(fd, buf, 0, size, i * size);
+      if (performance.now() - lastSync >= syncEveryMs) {
+        fdatasyncSync(fd);
+        lastSync = performance.now();
+      }
+    }
+    fdatasyncSync(fd);
+    const writeNs = Number(process.hrtime.bigint() - t0);
+    const t1 = process.hrtime.bigint();
+    for (let i = 0; i < count; i++) readSync(fd, buf, 0, size, i * size);
+    const readNs = Number(process.hrtime.bigint() - t1);
+    return { writeGBps: (size * count) / writeNs, readGBps: (size * count) / readNs };
+  } finally {
+    closeSync(fd);
+    unlinkSync(file);
+  }
+}

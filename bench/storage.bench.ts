@@ -1,0 +1,108 @@
+/**
+ * Storage node data path (issue 3): fragment put and get GB/s and p50/p99 latency for 256 KiB,
+ * 1 MiB and 8 MiB fragments at 1 and 16 in flight; client (this process) and node (a child
+ * process) talk over loopback TCP. Baselines in the same run: raw node:net between two processes
+ * (same sizes, same in-flight count) and raw sequential file write/read with the node's
+ * group-commit cadence (one fdatasync per 5 ms).
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { checksum64, keyHash64 } from '@tw/block-format';
+import { FragmentClient, type FragmentId } from '@tw/fragment-protocol';
+import { tcpTransport } from '@tw/transport-tcp';
+import { type Metric, percentile, round, scale, withBaseline } from './lib/harness.js';
+import { RawTcp, rawDisk, spawnTs, stopChild } from './lib/raw-baselines.js';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const KiB = 1024;
+const MiB = 1024 * KiB;
+const SIZES: Array<[string, number]> = [['256KiB', 256 * KiB], ['1MiB', MiB], ['8MiB', 8 * MiB]];
+const INFLIGHT = [1, 16];
+
+export default async function run(): Promise<Metric[]> {
+  const dir = mkdtempSync(join(tmpdir(), 'tw-bench-storage-'));
+  const out: Metric[] = [];
+  const raw = await RawTcp.start();
+  const { child, hello } = await spawnTs(
+    join(root, 'apps/storage-node/src/main.ts'),
+    ['--data-dir', join(dir, 'node'), '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0'],
+    (l) => l['msg'] === 'storage node ready',
+  );
+  const transport = tcpTransport()({});
+  try {
+    const client = new FragmentClient(await transport.dial(String(hello['dataAddress'])));
+    let version = 0n;
+    for (const [label, size] of SIZES) {
+      const totalBytes = scale(768 * MiB, 96 * MiB);
+      const count = Math.max(32, Math.floor(totalBytes / size));
+      const bytes = Buffer.alloc(size, 0x5c);
+      const key = Buffer.from(`bench-${label}`);
+      const header = (v: bigint, i: number) => ({
+        redundancy: { kind: 'none' as const },
+        fragmentIndex: 0,
+        fragmentLength: size,
+        keyHash: keyHash64('bench', Buffer.concat([key, Buffer.from(String(i))])),
+        blockVersion: v,
+        payloadLength: size,
+        fragmentChecksum: checksum64(bytes),
+      });
+      const disk = rawDisk(dir, size, count, 5);
+      for (const inflight of INFLIGHT) {
+        version++;
+        const ids: FragmentId[] = Array.from({ length: count }, (_, i) => ({ namespace: 'bench', key: Buffer.concat([key, Buffer.from(String(i))]), version, index: 0 }));
+        const putLat: number[] = [];
+        const t0 = process.hrtime.bigint();
+        await pool(count, inflight, async (i) => {
+          const s = performance.now();
+          await client.put(ids[i]!, header(version, i), bytes);
+          putLat.push(performance.now() - s);
+        });
+        const putGBps = (size * count) / Number(process.hrtime.bigint() - t0);
+        const intos = Array.from({ length: inflight }, () => Buffer.allocUnsafe(size + 64));
+        const getLat: number[] = [];
+        let slot = 0;
+        const t1 = process.hrtime.bigint();
+        await pool(count, inflight, async (i) => {
+          const into = intos[slot++ % inflight]!;
+          const s = performance.now();
+          const got = await client.get(ids[i]!, { into });
+          if (got === undefined) throw new Error(`fragment ${i} missing`);
+          getLat.push(performance.now() - s);
+        });
+        const getGBps = (size * count) / Number(process.hrtime.bigint() - t1);
+        const tcpSend = await raw.send(size, count, inflight);
+        const tcpRecv = await raw.receive(size, count, inflight);
+        const c = `${label}.c${inflight}`;
+        out.push(withBaseline({ metric: `put.${c}`, value: round(putGBps), unit: 'GB/s' }, `min(raw_tcp_send, raw_disk_write).${c}`, Math.min(tcpSend, disk.writeGBps)));
+        out.push(withBaseline({ metric: `get.${c}`, value: round(getGBps), unit: 'GB/s' }, `raw_tcp_recv.${c}`, tcpRecv));
+        out.push({ metric: `baseline.raw_tcp_send.${c}`, value: round(tcpSend), unit: 'GB/s' });
+        out.push({ metric: `baseline.raw_disk_write.${label}`, value: round(disk.writeGBps), unit: 'GB/s' });
+        out.push({ metric: `put.${c}.p50`, value: round(percentile(putLat, 50)), unit: 'ms' });
+        out.push({ metric: `put.${c}.p99`, value: round(percentile(putLat, 99)), unit: 'ms' });
+        out.push({ metric: `get.${c}.p50`, value: round(percentile(getLat, 50)), unit: 'ms' });
+        out.push({ metric: `get.${c}.p99`, value: round(percentile(getLat, 99)), unit: 'ms' });
+        // Free the space for the next round.
+        await pool(count, 16, (i) => client.delete(ids[i]!).then(() => undefined));
+        process.stderr.write(`storage bench: ${c} put ${round(putGBps)} GB/s, get ${round(getGBps)} GB/s\n`);
+      }
+    }
+  } finally {
+    await transport.close();
+    await stopChild(child);
+    await raw.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+  return out;
+}
+
+/** Runs fn(0..count-1) with at most `inflight` at once. */
+async function pool(count: number, inflight: number, fn: (i: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(inflight, count) }, async () => {
+      while (next < count) await fn(next++);
+    }),
+  );
+}

@@ -1,0 +1,3 @@
+export { configErrors } from './errors.js';
+export { type ConfigProblem, parseConfig, loadConfigFile, readConfigFile } from './load-config.js';
+export { type FlagSpec, type ParsedArgs, parseArgs, helpText } from './cli.js';

@@ -1,0 +1,128 @@
+import * as grpc from '@grpc/grpc-js';
+import { rpcErrors } from './errors.js';
+import type { AckMsg, ClusterMapMsg, CoordinatorUnary, MessageBatchMsg, SnapshotChunkMsg, WatchClusterMapRequestMsg } from './messages.js';
+import { CoordinatorService, RaftPeerService } from './proto.js';
+import { toServiceError } from './status.js';
+
+export interface CallContext {
+  /** Aborts when the client cancels or its deadline passes. */
+  readonly signal: AbortSignal;
+  readonly peer: string;
+}
+
+export type UnaryImpl<Req, Res> = (request: Req, context: CallContext) => Promise<Res>;
+
+export type CoordinatorImpl = { [M in keyof CoordinatorUnary]: UnaryImpl<CoordinatorUnary[M][0], CoordinatorUnary[M][1]> } & {
+  /** Pushes each new cluster map until the signal aborts (the client went away). */
+  watchClusterMap(request: WatchClusterMapRequestMsg, push: (map: ClusterMapMsg) => Promise<void>, context: CallContext): Promise<void>;
+};
+
+export interface RaftPeerImpl {
+  step(batch: MessageBatchMsg, context: CallContext): Promise<void>;
+  /** Receives one snapshot's chunks in order; resolves when the last one is handled. */
+  installSnapshot(chunks: AsyncIterable<SnapshotChunkMsg>, context: CallContext): Promise<void>;
+}
+
+function contextOf(call: grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerWritableStream<unknown, unknown> | grpc.ServerReadableStream<unknown, unknown>): CallContext {
+  const ac = new AbortController();
+  (call as unknown as NodeJS.EventEmitter).on('cancelled', () => ac.abort(rpcErrors.create('TW_RPC_ABORTED', 'client cancelled the call')));
+  return { signal: ac.signal, peer: call.getPeer() };
+}
+
+function unary<Req, Res>(impl: UnaryImpl<Req, Res>): grpc.handleUnaryCall<Req, Res> {
+  return (call, callback) => {
+    impl(call.request, contextOf(call as grpc.ServerUnaryCall<unknown, unknown>)).then(
+      (res) => callback(null, res),
+      (err: unknown) => callback(toServiceError(err) as grpc.ServiceError),
+    );
+  };
+}
+
+const COORDINATOR_UNARY: readonly (keyof CoordinatorUnary)[] = [
+  'lookupPrefix',
+  'commitBlocks',
+  'deleteBlocks',
+  'registerNode',
+  'heartbeat',
+  'createNamespace',
+  'getNamespace',
+  'listNamespaces',
+  'deleteNamespace',
+];
+
+/** Registers the Coordinator service on a gRPC server. */
+export function addCoordinatorService(server: grpc.Server, impl: CoordinatorImpl): void {
+  const handlers: grpc.UntypedServiceImplementation = {};
+  for (const m of COORDINATOR_UNARY) {
+    const method = m.charAt(0).toUpperCase() + m.slice(1);
+    const fn = impl[m] as UnaryImpl<unknown, unknown>;
+    handlers[method] = unary(fn.bind(impl));
+  }
+  handlers['WatchClusterMap'] = ((call: grpc.ServerWritableStream<WatchClusterMapRequestMsg, ClusterMapMsg>) => {
+    const ctx = contextOf(call as grpc.ServerWritableStream<unknown, unknown>);
+    const push = (map: ClusterMapMsg): Promise<void> =>
+      new Promise((resolve) => {
+        if (ctx.signal.aborted) return resolve();
+        if (call.write(map)) resolve();
+        else call.once('drain', () => resolve());
+      });
+    impl.watchClusterMap(call.request, push, ctx).then(
+      () => call.end(),
+      (err: unknown) => call.destroy(Object.assign(new Error((err as Error).message), toServiceError(err))),
+    );
+  }) as grpc.handleServerStreamingCall<WatchClusterMapRequestMsg, ClusterMapMsg>;
+  server.addService(CoordinatorService.service, handlers);
+}
+
+/** Registers the Raft peer service on a gRPC server. */
+export function addRaftPeerService(server: grpc.Server, impl: RaftPeerImpl): void {
+  server.addService(RaftPeerService.service, {
+    Step: unary<MessageBatchMsg, AckMsg>(async (req, ctx) => {
+      await impl.step(req, ctx);
+      return {};
+    }),
+    InstallSnapshot: ((call: grpc.ServerReadableStream<SnapshotChunkMsg, AckMsg>, callback: grpc.sendUnaryData<AckMsg>) => {
+      impl.installSnapshot(call as AsyncIterable<SnapshotChunkMsg>, contextOf(call as grpc.ServerReadableStream<unknown, unknown>)).then(
+        () => callback(null, {}),
+        (err: unknown) => callback(toServiceError(err) as grpc.ServiceError),
+      );
+    }) as grpc.handleClientStreamingCall<SnapshotChunkMsg, AckMsg>,
+  });
+}
+
+export interface RunningGrpcServer {
+  readonly server: grpc.Server;
+  /** `host:port` with the bound port. */
+  readonly address: string;
+  /** Graceful: waits for calls in flight (up to `graceMs`), then forces. */
+  close(graceMs?: number): Promise<void>;
+}
+
+/** Binds a gRPC server (insecure: loopback or a trusted network; TLS is a deployment concern). */
+export async function startGrpcServer(address: string, register: (server: grpc.Server) => void): Promise<RunningGrpcServer> {
+  const server = new grpc.Server({ 'grpc.max_receive_message_length': 64 * 1024 * 1024, 'grpc.max_send_message_length': 64 * 1024 * 1024 });
+  register(server);
+  const port = await new Promise<number>((resolve, reject) => {
+    server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, p) => {
+      if (err) reject(rpcErrors.create('TW_RPC_LISTEN_FAILED', `gRPC server cannot bind ${address}: ${err.message}`, { cause: err }));
+      else resolve(p);
+    });
+  });
+  const host = address.slice(0, address.lastIndexOf(':'));
+  return {
+    server,
+    address: `${host}:${port}`,
+    close(graceMs = 5000) {
+      return new Promise<void>((resolve) => {
+        const t = setTimeout(() => {
+          server.forceShutdown();
+          resolve();
+        }, graceMs);
+        server.tryShutdown(() => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+    },
+  };
+}

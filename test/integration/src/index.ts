@@ -1,0 +1,3 @@
+export * from './processes.js';
+export * from './storage-node.js';
+export * from './fragments.js';
