@@ -21,6 +21,13 @@ export interface ErasureCodec {
    */
   encode(payload: Uint8Array, signal?: AbortSignal): Promise<Buffer[]>;
   /**
+   * Like `encode`, but writes the parity fragments into the caller's `parity` buffers (m of
+   * them, each `fragmentBytes(payload.byteLength)` long; none for replicate / none), so a data
+   * path that pools its buffers allocates nothing per block. Returns all fragments: data
+   * fragments as views of the payload (or of a padded copy), then the `parity` buffers.
+   */
+  encodeInto(payload: Uint8Array, parity: readonly Uint8Array[], signal?: AbortSignal): Promise<Buffer[]>;
+  /**
    * Rebuilds the payload from any `fragmentsNeeded` fragments; missing ones are `undefined`.
    * Writes into `dest` when given (at least `payloadBytes` long) and returns the view of it that
    * holds the payload. Throws TW_ERASURE_TOO_FEW_FRAGMENTS when too many are missing.

@@ -3,15 +3,25 @@ import { type RsContext, rs, rsEncode } from './binding.js';
 import { type ErasureCodec, checkCommon } from './codec.js';
 import { erasureErrors } from './errors.js';
 
-/** Returns the codec for a policy. Codecs are stateless and safe to share. */
+/** Returns the codec for a policy. Codecs are safe to share between concurrent callers. */
 export function createCodec(redundancy: Redundancy): ErasureCodec {
   try {
     checkCommon(redundancy);
   } catch (err) {
     throw erasureErrors.create('TW_ERASURE_BAD_ARGUMENT', `unsupported redundancy ${formatRedundancy(redundancy)}`, { cause: err });
   }
-  return redundancy.kind === 'ec' ? new ReedSolomonCodec(redundancy.k, redundancy.m) : new CopyCodec(redundancy);
+  if (redundancy.kind !== 'ec') return new CopyCodec(redundancy);
+  const key = `${redundancy.k}+${redundancy.m}`;
+  let codec = rsCodecs.get(key);
+  if (codec === undefined) {
+    codec = new ReedSolomonCodec(redundancy.k, redundancy.m);
+    rsCodecs.set(key, codec);
+  }
+  return codec;
 }
+
+/** One codec per (k, m): they are safe to share, and sharing lets their scratch buffers be reused. */
+const rsCodecs = new Map<string, ReedSolomonCodec>();
 
 function asBuffer(bytes: Uint8Array): Buffer {
   return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -63,6 +73,10 @@ class CopyCodec implements ErasureCodec {
     const view = asBuffer(payload);
     return Array.from({ length: this.fragmentCount }, () => view);
   }
+  async encodeInto(payload: Uint8Array, parity: readonly Uint8Array[], signal?: AbortSignal): Promise<Buffer[]> {
+    if (parity.length !== 0) throw erasureErrors.create('TW_ERASURE_BAD_ARGUMENT', `${formatRedundancy(this.redundancy)} has no parity fragments; got ${parity.length} buffers`);
+    return this.encode(payload, signal);
+  }
   async reconstruct(fragments: ReadonlyArray<Uint8Array | undefined>, payloadBytes: number, options: { dest?: Buffer; signal?: AbortSignal } = {}): Promise<Buffer> {
     checkAborted(options.signal);
     checkPayloadBytes(payloadBytes);
@@ -87,6 +101,9 @@ function checkIndexes(indexes: readonly number[], count: number): void {
   }
 }
 
+/** Scratch parity buffers kept per codec for decodes. */
+const SCRATCH_BUFFERS_MAX = 4;
+
 const contexts = new Map<string, RsContext>();
 function contextFor(k: number, m: number): RsContext {
   const key = `${k}+${m}`;
@@ -109,6 +126,22 @@ class ReedSolomonCodec implements ErasureCodec {
   readonly fragmentCount: number;
   readonly fragmentsNeeded: number;
   readonly #ctx: RsContext;
+  /**
+   * Scratch parity buffers for decodes, reused: a fresh multi-MiB allocation per decode costs
+   * more than the decode (page faults on first touch). Bounded; only exact sizes are reused.
+   */
+  readonly #scratch: Buffer[] = [];
+
+  #takeScratch(bytes: number): Buffer {
+    const i = this.#scratch.findIndex((b) => b.length === bytes);
+    if (i !== -1) return this.#scratch.splice(i, 1)[0]!;
+    return Buffer.allocUnsafe(bytes);
+  }
+
+  #giveScratch(b: Buffer): void {
+    if (this.#scratch.length >= SCRATCH_BUFFERS_MAX) this.#scratch.shift();
+    this.#scratch.push(b);
+  }
 
   constructor(
     readonly k: number,
@@ -125,6 +158,29 @@ class ReedSolomonCodec implements ErasureCodec {
   }
 
   async encode(payload: Uint8Array, signal?: AbortSignal): Promise<Buffer[]> {
+    const shard = this.fragmentBytes(payload.byteLength);
+    return this.#encode(payload, Buffer.allocUnsafe(shard * this.m), undefined, signal);
+  }
+
+  async encodeInto(payload: Uint8Array, parity: readonly Uint8Array[], signal?: AbortSignal): Promise<Buffer[]> {
+    const shard = this.fragmentBytes(payload.byteLength);
+    if (parity.length !== this.m) throw erasureErrors.create('TW_ERASURE_BAD_ARGUMENT', `expected ${this.m} parity buffers, got ${parity.length}`);
+    parity.forEach((p, i) => {
+      if (p.byteLength !== shard) {
+        throw erasureErrors.create('TW_ERASURE_FRAGMENT_SIZE', `parity buffer ${i} has ${p.byteLength} bytes, expected ${shard}`, {
+          details: { fragmentIndex: this.k + i, lengthBytes: p.byteLength, expectedBytes: shard },
+        });
+      }
+    });
+    // The codec wants the parity shards contiguous: use the caller's memory directly when its
+    // buffers are consecutive views of one allocation (the usual pooled layout), else stage.
+    const first = asBuffer(parity[0]!);
+    const contiguous = parity.every((p, i) => p.buffer === first.buffer && p.byteOffset === first.byteOffset + i * shard);
+    const staging = contiguous ? Buffer.from(first.buffer, first.byteOffset, shard * this.m) : Buffer.allocUnsafe(shard * this.m);
+    return this.#encode(payload, staging, contiguous ? undefined : parity, signal);
+  }
+
+  async #encode(payload: Uint8Array, parity: Buffer, copyParityTo: readonly Uint8Array[] | undefined, signal: AbortSignal | undefined): Promise<Buffer[]> {
     checkAborted(signal);
     const shard = this.fragmentBytes(payload.byteLength);
     let data = asBuffer(payload);
@@ -134,12 +190,19 @@ class ReedSolomonCodec implements ErasureCodec {
       padded.fill(0, data.length);
       data = padded;
     }
-    const parity = Buffer.allocUnsafe(shard * this.m);
     await rsEncode(this.#ctx, (1 << this.k) - 1, ((1 << this.m) - 1) << this.k, data, parity);
     checkAborted(signal);
     const out: Buffer[] = [];
     for (let i = 0; i < this.k; i++) out.push(data.subarray(i * shard, (i + 1) * shard));
-    for (let i = 0; i < this.m; i++) out.push(parity.subarray(i * shard, (i + 1) * shard));
+    for (let i = 0; i < this.m; i++) {
+      const p = parity.subarray(i * shard, (i + 1) * shard);
+      if (copyParityTo === undefined) out.push(p);
+      else {
+        const dst = asBuffer(copyParityTo[i]!);
+        p.copy(dst);
+        out.push(dst);
+      }
+    }
     return out;
   }
 
@@ -183,10 +246,14 @@ class ReedSolomonCodec implements ErasureCodec {
     // Decode straight into the caller's buffer when it has room for the padded data shards.
     const inPlace = dest !== undefined && dest.length >= shard * this.k;
     const data = inPlace ? dest.subarray(0, shard * this.k) : Buffer.allocUnsafe(shard * this.k);
-    const parity = Buffer.allocUnsafe(shard * this.m);
+    const parity = this.#takeScratch(shard * this.m);
     // Prefer data fragments as sources: they are copied into place anyway.
     const ordered = [...present.filter((i) => i < this.k), ...present.filter((i) => i >= this.k)];
-    await this.#decode(fragments, ordered, missingData, data, parity, shard);
+    try {
+      await this.#decode(fragments, ordered, missingData, data, parity, shard);
+    } finally {
+      this.#giveScratch(parity);
+    }
     checkAborted(options.signal);
     if (dest !== undefined && !inPlace) {
       data.copy(dest, 0, 0, payloadBytes);

@@ -171,3 +171,27 @@ test('encoding a large block does not block the event loop', async () => {
     expect(settledBeforeTheLoopTurned).toBe(false);
   }
 });
+
+describe('encodeInto: parity into caller buffers', () => {
+  test.each(POLICIES)('ec:%i+%i gives the same fragments as encode, contiguous or not', async (k, m) => {
+    const codec = createCodec({ kind: 'ec', k, m });
+    const payload = bytesOf(50_001, k * 13 + m);
+    const expected = await codec.encode(payload);
+    const shard = codec.fragmentBytes(payload.length);
+    const pool = Buffer.alloc(shard * m);
+    const contiguous = Array.from({ length: m }, (_, i) => pool.subarray(i * shard, (i + 1) * shard));
+    const scattered = Array.from({ length: m }, () => Buffer.alloc(shard));
+    for (const parity of [contiguous, scattered]) {
+      const got = await codec.encodeInto(payload, parity);
+      got.forEach((f, i) => expect(f.equals(expected[i]!)).toBe(true));
+      for (let i = 0; i < m; i++) expect(got[k + i]!.buffer).toBe(parity[i]!.buffer);
+    }
+    await expect(codec.encodeInto(payload, contiguous.slice(1))).rejects.toMatchObject({ code: 'TW_ERASURE_BAD_ARGUMENT' });
+    await expect(codec.encodeInto(payload, [Buffer.alloc(1), ...contiguous.slice(1)])).rejects.toMatchObject({ code: 'TW_ERASURE_FRAGMENT_SIZE' });
+  });
+  test('replication has no parity', async () => {
+    const codec = createCodec({ kind: 'replicate', n: 2 });
+    expect(await codec.encodeInto(Buffer.from('abc'), [])).toHaveLength(2);
+    await expect(codec.encodeInto(Buffer.from('abc'), [Buffer.alloc(3)])).rejects.toMatchObject({ code: 'TW_ERASURE_BAD_ARGUMENT' });
+  });
+});
