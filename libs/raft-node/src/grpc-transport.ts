@@ -1,0 +1,74 @@
+import { type NodeId } from '@tw/raft';
+import { type RaftPeerImpl, RaftPeerClient, type SnapshotChunkMsg } from '@tw/rpc';
+import { raftNodeErrors } from './errors.js';
+import { SNAPSHOT_CHUNK_BYTES } from './limits.js';
+import type { RaftNode, RaftPeerTransport } from './raft-node.js';
+
+/** Raft messages between coordinators over gRPC's RaftPeer service. */
+export class GrpcRaftTransport implements RaftPeerTransport {
+  readonly #clients = new Map<NodeId, RaftPeerClient>();
+  constructor(
+    readonly self: NodeId,
+    readonly peers: ReadonlyMap<NodeId, string>,
+  ) {}
+
+  #client(to: NodeId): RaftPeerClient {
+    let c = this.#clients.get(to);
+    if (c === undefined) {
+      const address = this.peers.get(to);
+      if (address === undefined) throw raftNodeErrors.create('TW_RAFT_NODE_BAD_MESSAGE', `no address for raft peer ${to}`);
+      c = new RaftPeerClient(address);
+      this.#clients.set(to, c);
+    }
+    return c;
+  }
+
+  async send(to: NodeId, messages: Buffer[]): Promise<void> {
+    await this.#client(to).step({ from: String(this.self), messages }, 2000);
+  }
+
+  async sendSnapshot(to: NodeId, header: Buffer, chunks: AsyncIterable<Uint8Array>): Promise<void> {
+    const self = String(this.self);
+    async function* frames(): AsyncGenerator<SnapshotChunkMsg> {
+      yield { from: self, metadata: header, data: Buffer.alloc(0), last: false };
+      for await (const chunk of chunks) {
+        const b = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+        for (let off = 0; off < b.length; off += SNAPSHOT_CHUNK_BYTES) {
+          yield { from: self, metadata: Buffer.alloc(0), data: b.subarray(off, off + SNAPSHOT_CHUNK_BYTES), last: false };
+        }
+      }
+      yield { from: self, metadata: Buffer.alloc(0), data: Buffer.alloc(0), last: true };
+    }
+    await this.#client(to).installSnapshot(frames());
+  }
+
+  close(): void {
+    for (const c of this.#clients.values()) c.close();
+    this.#clients.clear();
+  }
+}
+
+/** The server side of the RaftPeer service, feeding a RaftNode. */
+export function raftPeerService(node: () => RaftNode | undefined): RaftPeerImpl {
+  return {
+    async step(batch) {
+      node()?.receive(batch.messages);
+    },
+    async installSnapshot(chunks) {
+      const it = chunks[Symbol.asyncIterator]();
+      const first = await it.next();
+      if (first.done || first.value.metadata.length === 0) throw raftNodeErrors.create('TW_RAFT_NODE_BAD_MESSAGE', 'snapshot stream without a header');
+      const target = node();
+      if (target === undefined) throw raftNodeErrors.create('TW_RAFT_NODE_STOPPED', 'raft node not running');
+      async function* data(): AsyncGenerator<Uint8Array> {
+        for (;;) {
+          const n = await it.next();
+          if (n.done) return;
+          if (n.value.data.length > 0) yield n.value.data;
+          if (n.value.last) return;
+        }
+      }
+      await target.receiveSnapshot(first.value.metadata, data());
+    },
+  };
+}
