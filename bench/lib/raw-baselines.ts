@@ -124,9 +124,9 @@ export class RawTcp {
           requested++;
         }
       };
-      let carry = Buffer.alloc(0);
+      let carry: Buffer = Buffer.alloc(0);
       sock.on('data', (chunk: Buffer) => {
-        let c = carry.length ? Buffer.concat([carry, chunk]) : chunk;
+        let c: Buffer = carry.length ? Buffer.concat([carry, chunk]) : chunk;
         carry = Buffer.alloc(0);
         while (c.length > 0) {
           if (need === -1) {

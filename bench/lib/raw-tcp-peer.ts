@@ -7,7 +7,7 @@
 import { createServer } from 'node:net';
 
 const server = createServer({ noDelay: true }, (sock) => {
-  let buf = Buffer.alloc(0);
+  let buf: Buffer = Buffer.alloc(0);
   let need = -1;
   const ack = Buffer.from([1]);
   const sourceBytes = Buffer.alloc(64 * 1024 * 1024, 0x5a);

@@ -88,7 +88,7 @@ describe('fragment service', () => {
     const f = fragment('chunk-b', 1n, bytes);
     const header = encodeRequest({ op: Op.PUT, id: encodeFragmentId(f.id) });
     const corrupt = Buffer.from(bytes);
-    corrupt[10] ^= 0xff;
+    corrupt[10]! ^= 0xff;
     await expect(client.peer.request({ header, payload: [encodeFragmentHeader(f.header), corrupt] })).rejects.toMatchObject({ code: 'TW_CHECKSUM_MISMATCH' });
     const other = fragment('chunk-c', 1n, bytes);
     await expect(client.peer.request({ header, payload: [encodeFragmentHeader(other.header), bytes] })).rejects.toMatchObject({ code: 'TW_FRAGMENT_MISMATCH' });

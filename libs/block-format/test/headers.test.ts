@@ -56,7 +56,7 @@ describe('block header', () => {
     badVersion.writeUInt16LE(2, 4);
     expect(() => decodeBlockHeader(badVersion)).toThrow(expect.objectContaining({ code: 'TW_HEADER_BAD_VERSION' }));
     const flipped = Buffer.from(good);
-    flipped[20] ^= 1;
+    flipped[20]! ^= 1;
     expect(() => decodeBlockHeader(flipped)).toThrow(expect.objectContaining({ code: 'TW_HEADER_CHECKSUM' }));
   });
 });
@@ -110,7 +110,7 @@ describe('fragment header', () => {
     };
     expect(() => verifyFragment(h, data)).not.toThrow();
     const corrupt = Buffer.from(data);
-    corrupt[100] ^= 0x10;
+    corrupt[100]! ^= 0x10;
     expect(() => verifyFragment(h, corrupt)).toThrow(expect.objectContaining({ code: 'TW_CHECKSUM_MISMATCH' }));
     expect(() => verifyFragment(h, data.subarray(1))).toThrow(expect.objectContaining({ code: 'TW_CHECKSUM_MISMATCH' }));
   });

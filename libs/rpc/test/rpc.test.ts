@@ -175,7 +175,7 @@ describe('raft peer service', () => {
           stepped.push(batch.messages);
         },
         async installSnapshot(chunks) {
-          let metadata = Buffer.alloc(0);
+          let metadata: Buffer = Buffer.alloc(0);
           const data: Buffer[] = [];
           for await (const c of chunks) {
             if (c.metadata.length) metadata = c.metadata;
