@@ -37,6 +37,19 @@ export class Inflights {
     if (this.count === 0) this.start = 0;
   }
 
+  /**
+   * Frees the oldest message. A leader does this when a heartbeat response shows the follower
+   * alive while the window is full: the messages in it were probably lost (a follower restart
+   * drops them), and nothing else would ever free a slot again (etcd v3.5 does the same).
+   */
+  freeFirstOne(): void {
+    if (this.count === 0) return;
+    this.bytes -= this.sizes[this.start]!;
+    this.start = (this.start + 1) % this.sizeMax;
+    this.count--;
+    if (this.count === 0) this.start = 0;
+  }
+
   full(): boolean {
     return this.count === this.sizeMax || (this.bytesMax > 0 && this.bytes >= this.bytesMax);
   }

@@ -730,6 +730,8 @@ export class Raft {
       case MessageType.HeartbeatResp: {
         pr.recentActive = true;
         pr.msgAppFlowPaused = false;
+        // A full window that only lost messages would otherwise stall this follower for good.
+        if (pr.state === ProgressState.Replicate && pr.inflights.full()) pr.inflights.freeFirstOne();
         if (pr.match < this.raftLog.lastIndex() || pr.state === ProgressState.Probe) this.sendAppend(m.from);
         if (this.readOnlyOption !== 'safe' || m.context === undefined || m.context.byteLength === 0) return;
         const acks = this.readOnly.recvAck(m.from, m.context);

@@ -1,0 +1,155 @@
+import { join } from 'node:path';
+import { ClassicLevel } from 'classic-level';
+import { Counter, Gauge } from 'prom-client';
+import { parseRedundancy } from '@tw/block-format';
+import { levelKvStore, openBlockMap } from '@tw/block-map';
+import { BlockMapStateMachine, CoordinatorService } from '@tw/coordinator-service';
+import { type AdminHttp, type Logger, createMetricsRegistry, startAdminHttp } from '@tw/observability';
+import { seededRandom } from '@tw/raft';
+import { GrpcRaftTransport, RaftNode, raftPeerService } from '@tw/raft-node';
+import { LevelRaftStorage } from '@tw/raft-storage-level';
+import { type RunningGrpcServer, addCoordinatorService, addRaftPeerService, startGrpcServer } from '@tw/rpc';
+import type { CoordinatorConfig } from './config.js';
+import { coordinatorAppErrors } from './errors.js';
+
+export interface RunningCoordinator {
+  readonly grpcAddress: string;
+  readonly adminUrl: string;
+  readonly raft: RaftNode;
+  stop(): Promise<void>;
+}
+
+/** Wires LevelDB (block map and raft log), the raft node, gRPC and the admin endpoint. */
+export async function startCoordinator(config: CoordinatorConfig, log: Logger): Promise<RunningCoordinator> {
+  const peers = new Map(config.peers.map((p) => [p.id, p.address] as const));
+  if (peers.size !== config.peers.length) throw coordinatorAppErrors.create('TW_COORDINATOR_CONFIG', 'peers: duplicate ids');
+  if (!peers.has(config.id)) throw coordinatorAppErrors.create('TW_COORDINATOR_CONFIG', `peers: this coordinator's id ${config.id} is not listed`);
+  if (!config.domainLevels.includes(config.failureDomain)) {
+    throw coordinatorAppErrors.create('TW_COORDINATOR_CONFIG', `failureDomain ${config.failureDomain} is not one of domainLevels ${config.domainLevels.join('/')}`);
+  }
+  let redundancy;
+  try {
+    redundancy = parseRedundancy(config.redundancy);
+  } catch (err) {
+    throw coordinatorAppErrors.create('TW_COORDINATOR_CONFIG', `redundancy: ${(err as Error).message}`, { cause: err });
+  }
+
+  const db = new ClassicLevel<Uint8Array, Uint8Array>(join(config.dataDir, 'blockmap'), { keyEncoding: 'view', valueEncoding: 'view' });
+  await db.open();
+  const blockMap = await openBlockMap(levelKvStore(db));
+  const raftLog = await LevelRaftStorage.open(join(config.dataDir, 'raft'), { bootstrap: { voters: [...peers.keys()].sort((a, b) => a - b), learners: [] } });
+
+  const registry = createMetricsRegistry();
+  const commits = new Counter({ name: 'tw_coordinator_applied_commands_total', help: 'Commands applied, by op and outcome', labelNames: ['op', 'outcome'], registers: [registry] });
+  const service = new CoordinatorService({
+    selfId: config.id,
+    peers,
+    clusterRules: { pgCount: config.pgCount, domainLevels: config.domainLevels, redundancy, failureDomain: config.failureDomain, domainCapMax: 0 },
+    openDefaultNamespace: config.openDefaultNamespace,
+    defaultRedundancy: redundancy,
+    ...(config.adminToken === undefined ? {} : { adminToken: config.adminToken }),
+    nodeTimeoutMs: config.nodeTimeoutMs,
+    purgeGraceMs: config.purgeGraceMs,
+    logger: log,
+  });
+  const sm = new BlockMapStateMachine(blockMap, (outcome) => {
+    commits.inc({ op: outcome.op ?? 'unknown', outcome: outcome.result.ok ? 'ok' : outcome.result.code });
+    service.onApplied(outcome);
+  });
+  const transport = new GrpcRaftTransport(config.id, peers);
+  let raft: RaftNode | undefined;
+  let grpc: RunningGrpcServer | undefined;
+  let admin: AdminHttp | undefined;
+  try {
+    raft = new RaftNode({
+      id: config.id,
+      log: raftLog,
+      stateMachine: sm,
+      transport,
+      scratchDir: join(config.dataDir, 'scratch'),
+      random: seededRandom(Number(process.hrtime.bigint() % 1_000_000_007n) ^ config.id),
+      tickMs: config.tickMs,
+      electionTicks: config.electionTicks,
+      heartbeatTicks: config.heartbeatTicks,
+      snapshotEveryEntries: config.snapshotEveryEntries,
+      keepEntriesAfterSnapshot: config.keepEntriesAfterSnapshot,
+      logger: log,
+      onRoleChange: (r) => {
+        log.info({ leader: r.leader, isLeader: r.isLeader, term: r.term }, 'raft role');
+        service.onRoleChange(r.isLeader);
+      },
+    });
+    const node = raft;
+    service.attach(node, blockMap);
+    grpc = await startGrpcServer(`${config.listen.host}:${config.listen.port}`, (server) => {
+      addCoordinatorService(server, service.impl());
+      addRaftPeerService(server, raftPeerService(() => node));
+    });
+    node.start();
+
+    new Gauge({ name: 'tw_coordinator_is_leader', help: '1 on the Raft leader', registers: [registry], collect() { this.set(node.isLeader ? 1 : 0); } });
+    new Gauge({ name: 'tw_coordinator_term', help: 'Raft term', registers: [registry], collect() { this.set(node.term); } });
+    new Gauge({ name: 'tw_coordinator_commit_index', help: 'Raft commit index', registers: [registry], collect() { this.set(node.commitIndex); } });
+    new Gauge({ name: 'tw_coordinator_applied_index', help: 'Applied index', registers: [registry], collect() { this.set(node.appliedIndex); } });
+    new Gauge({ name: 'tw_coordinator_apply_lag', help: 'Committed entries not yet applied', registers: [registry], collect() { this.set(node.commitIndex - node.appliedIndex); } });
+    new Gauge({
+      name: 'tw_coordinator_blocks',
+      help: 'Committed blocks by namespace',
+      labelNames: ['namespace'],
+      registers: [registry],
+      collect() {
+        for (const s of blockMap.namespaceStats()) this.set({ namespace: s.namespace }, s.blockCount);
+      },
+    });
+    new Gauge({
+      name: 'tw_coordinator_bytes',
+      help: 'Bytes of committed blocks by namespace',
+      labelNames: ['namespace'],
+      registers: [registry],
+      collect() {
+        for (const s of blockMap.namespaceStats()) this.set({ namespace: s.namespace }, s.usageBytes);
+      },
+    });
+    new Gauge({ name: 'tw_coordinator_cluster_epoch', help: 'Cluster map epoch', registers: [registry], collect() { this.set(blockMap.clusterMap()?.epoch ?? 0); } });
+    admin = await startAdminHttp({
+      host: config.admin.host,
+      port: config.admin.port,
+      registry,
+      readiness: () => {
+        if (node.fatalError !== undefined) return { ready: false, reason: `raft stopped: ${(node.fatalError as Error).message}` };
+        if (node.leader === 0) return { ready: false, reason: 'no leader elected' };
+        return { ready: true };
+      },
+    });
+  } catch (err) {
+    await raft?.stop();
+    await grpc?.close(0);
+    transport.close();
+    await raftLog.close();
+    await db.close();
+    throw err;
+  }
+  const node = raft;
+  const g = grpc;
+  const a = admin;
+  log.info({ id: config.id, grpcAddress: g.address, adminUrl: a.url, peers: Object.fromEntries(peers) }, 'coordinator ready');
+  let stopped: Promise<void> | undefined;
+  return {
+    grpcAddress: g.address,
+    adminUrl: a.url,
+    raft: node,
+    stop() {
+      stopped ??= (async () => {
+        service.stop();
+        await g.close(2000);
+        await node.stop();
+        transport.close();
+        await a.close();
+        await raftLog.close();
+        await db.close();
+        log.info('stopped');
+      })();
+      return stopped;
+    },
+  };
+}

@@ -1,0 +1,158 @@
+/** Three coordinators in one process over real gRPC on loopback, real LevelDB, real Raft. */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { afterEach, describe, expect, test } from 'vitest';
+import { parseConfig } from '@tw/config';
+import { createLogger } from '@tw/observability';
+import { CoordinatorClient } from '@tw/rpc';
+import { type CoordinatorConfig, CoordinatorConfigSchema, type RunningCoordinator, startCoordinator } from '../src/index.js';
+
+const quiet = createLogger({ role: 'coordinator', level: 'silent', destination: new Writable({ write: (_c, _e, cb) => cb() }) });
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
+  const port = (s.address() as { port: number }).port;
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
+async function group(n: number): Promise<{ coordinators: (RunningCoordinator | undefined)[]; configs: CoordinatorConfig[]; client: CoordinatorClient }> {
+  const ports = await Promise.all(Array.from({ length: n }, freePort));
+  const peers = ports.map((p, i) => ({ id: i + 1, address: `127.0.0.1:${p}` }));
+  const configs = peers.map((p) => {
+    const dir = mkdtempSync(join(tmpdir(), `tw-coord-${p.id}-`));
+    cleanups.unshift(() => rmSync(dir, { recursive: true, force: true }));
+    return parseConfig(CoordinatorConfigSchema, {
+      id: p.id,
+      dataDir: dir,
+      listen: { port: Number(p.address.split(':')[1]) },
+      admin: { port: 0 },
+      peers,
+      tickMs: 20,
+      pgCount: 64,
+      redundancy: 'ec:2+1',
+      nodeTimeoutMs: 60_000,
+    }) as CoordinatorConfig;
+  });
+  const coordinators: (RunningCoordinator | undefined)[] = [];
+  for (const c of configs) {
+    const running = await startCoordinator(c, quiet);
+    coordinators.push(running);
+  }
+  cleanups.push(async () => {
+    for (const c of coordinators) await c?.stop();
+  });
+  const client = new CoordinatorClient(peers.map((p) => p.address), { attemptsMax: 40, backoffMs: 20, backoffMaxMs: 200 });
+  cleanups.push(() => client.close());
+  return { coordinators, configs, client };
+}
+
+const rid = (seq: number) => ({ clientId: 'test-client', seq: String(seq) });
+
+async function registerNodes(client: CoordinatorClient, count: number): Promise<void> {
+  for (let i = 0; i < count; i++) {
+    await client.call('registerNode', {
+      node: { nodeId: `sn-${i}`, dataAddress: `127.0.0.1:${7500 + i}`, adminUrl: '', failureDomain: [`host-${i}`], weight: 1, state: 'up', capacityBytes: '0', usedBytes: '0' },
+      requestId: rid(1000 + i),
+    });
+  }
+}
+
+describe('coordinator group', () => {
+  test('initialises the cluster, registers nodes, commits and looks up blocks through whichever coordinator leads', async () => {
+    const { client } = await group(3);
+    await registerNodes(client, 3);
+    const keys = Array.from({ length: 10 }, (_, i) => Buffer.from(`prompt-a/chunk-${i}`));
+    const commit = await client.call('commitBlocks', {
+      namespace: 'default',
+      blocks: keys.slice(0, 6).map((key) => ({ key, sizeBytes: '1048576', checksum: '12345', redundancy: 'ec:2+1', fragmentNodes: ['sn-0', 'sn-1', 'sn-2'], layout: null, ttlMs: '0', pinned: false, version: '0' })),
+      requestId: rid(1),
+      token: '',
+    });
+    expect(commit.results).toHaveLength(6);
+    // A retry of the same request id is answered with the same versions, not applied twice.
+    const again = await client.call('commitBlocks', {
+      namespace: 'default',
+      blocks: keys.slice(0, 6).map((key) => ({ key, sizeBytes: '1048576', checksum: '12345', redundancy: 'ec:2+1', fragmentNodes: ['sn-0', 'sn-1', 'sn-2'], layout: null, ttlMs: '0', pinned: false, version: '0' })),
+      requestId: rid(1),
+      token: '',
+    });
+    expect(again.results.map((r) => r.version)).toEqual(commit.results.map((r) => r.version));
+    const lookup = await client.call('lookupPrefix', { namespace: 'default', keys, token: '', includeRecords: true });
+    expect(lookup.hits).toBe(6);
+    expect(lookup.records[5]!.fragmentNodes).toEqual(['sn-0', 'sn-1', 'sn-2']);
+    await client.call('deleteBlocks', { namespace: 'default', keys: [keys[2]!], requestId: rid(2), token: '' });
+    expect((await client.call('lookupPrefix', { namespace: 'default', keys, token: '', includeRecords: false })).hits).toBe(2);
+    const ns = await client.call('listNamespaces', { adminToken: '' });
+    expect(ns.namespaces.map((n) => n.name)).toContain('default');
+  });
+
+  test('bad input gets coded errors', async () => {
+    const { client } = await group(1);
+    await registerNodes(client, 3);
+    await expect(client.call('commitBlocks', { namespace: 'nope', blocks: [], requestId: rid(1), token: '' })).rejects.toMatchObject({ code: 'TW_BLOCKMAP_UNKNOWN_NAMESPACE' });
+    await expect(
+      client.call('commitBlocks', {
+        namespace: 'default',
+        blocks: [{ key: Buffer.alloc(600), sizeBytes: '1', checksum: '1', redundancy: 'ec:2+1', fragmentNodes: ['sn-0', 'sn-1', 'sn-2'], layout: null, ttlMs: '0', pinned: false, version: '0' }],
+        requestId: rid(2),
+        token: '',
+      }),
+    ).rejects.toMatchObject({ code: 'TW_BLOCKMAP_BAD_KEY' });
+    await expect(client.call('commitBlocks', { namespace: 'default', blocks: [{ key: Buffer.from('k'), sizeBytes: '1', checksum: '1', redundancy: 'raid5', fragmentNodes: [], layout: null, ttlMs: '0', pinned: false, version: '0' }], requestId: rid(3), token: '' })).rejects.toMatchObject({ code: 'TW_COORD_BAD_REQUEST' });
+    await expect(client.call('createNamespace', { namespace: { name: 'Bad Name', quotaBytes: '0', defaultTtlMs: '0', redundancy: '', usedBytes: '0', blockCount: '0' }, token: '', requestId: rid(4), adminToken: '' })).rejects.toMatchObject({ code: 'TW_BLOCKMAP_BAD_NAMESPACE' });
+  });
+
+  test('a namespace with a token refuses requests without it', async () => {
+    const { client } = await group(1);
+    await registerNodes(client, 3);
+    await client.call('createNamespace', { namespace: { name: 'tenant-a', quotaBytes: '0', defaultTtlMs: '0', redundancy: 'ec:2+1', usedBytes: '0', blockCount: '0' }, token: 's3cret-token', requestId: rid(1), adminToken: '' });
+    await expect(client.call('lookupPrefix', { namespace: 'tenant-a', keys: [Buffer.from('k')], token: 'wrong', includeRecords: false })).rejects.toMatchObject({ code: 'TW_COORD_FORBIDDEN' });
+    expect((await client.call('lookupPrefix', { namespace: 'tenant-a', keys: [Buffer.from('k')], token: 's3cret-token', includeRecords: false })).hits).toBe(0);
+  });
+
+  test('the leader stops; another takes over and no acknowledged commit is lost', async () => {
+    const { coordinators, client } = await group(3);
+    await registerNodes(client, 3);
+    const committed: Buffer[] = [];
+    for (let i = 0; i < 20; i++) {
+      const key = Buffer.from(`before-${i}`);
+      await client.call('commitBlocks', { namespace: 'default', blocks: [{ key, sizeBytes: '10', checksum: '1', redundancy: 'ec:2+1', fragmentNodes: ['sn-0', 'sn-1', 'sn-2'], layout: null, ttlMs: '0', pinned: false, version: '0' }], requestId: rid(10 + i), token: '' });
+      committed.push(key);
+    }
+    const leaderIndex = coordinators.findIndex((c) => c?.raft.isLeader);
+    expect(leaderIndex).toBeGreaterThanOrEqual(0);
+    await coordinators[leaderIndex]!.stop();
+    coordinators[leaderIndex] = undefined;
+    for (let i = 0; i < 20; i++) {
+      const key = Buffer.from(`after-${i}`);
+      await client.call('commitBlocks', { namespace: 'default', blocks: [{ key, sizeBytes: '10', checksum: '1', redundancy: 'ec:2+1', fragmentNodes: ['sn-0', 'sn-1', 'sn-2'], layout: null, ttlMs: '0', pinned: false, version: '0' }], requestId: rid(100 + i), token: '' });
+      committed.push(key);
+    }
+    for (const key of committed) {
+      expect((await client.call('lookupPrefix', { namespace: 'default', keys: [key], token: '', includeRecords: false })).hits).toBe(1);
+    }
+  });
+
+  test('cluster-map watchers see each new epoch', async () => {
+    const { client } = await group(1);
+    const epochs: number[] = [];
+    const stop = client.watchClusterMap((m) => epochs.push(Number(m.epoch)));
+    cleanups.push(stop);
+    await registerNodes(client, 3);
+    const t0 = Date.now();
+    while (epochs.length === 0 || epochs[epochs.length - 1]! < 4) {
+      if (Date.now() - t0 > 10_000) throw new Error(`epochs seen: ${epochs.join(',')}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    expect([...epochs].sort((a, b) => a - b)).toEqual(epochs);
+  });
+});

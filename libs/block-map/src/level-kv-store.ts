@@ -1,0 +1,76 @@
+import type { KvEntry, KvIterator, KvOp, KvRange, KvStore } from './kv-store.js';
+
+const VIEW = { keyEncoding: 'view', valueEncoding: 'view' } as const;
+
+type ViewOptions = { readonly keyEncoding: 'view'; readonly valueEncoding: 'view' };
+
+/**
+ * What levelKvStore needs of an abstract-level database (classic-level, a sublevel of one, or
+ * memory-level): the subset of its API, with 'view' encodings passed per call so the database's
+ * default encodings do not matter. Structural, so this core lib does not import classic-level.
+ */
+export interface LevelLike {
+  get(key: Uint8Array, options: ViewOptions): Promise<Uint8Array | undefined>;
+  getMany(keys: Uint8Array[], options: ViewOptions): Promise<(Uint8Array | undefined)[]>;
+  batch(ops: Array<{ type: 'put'; key: Uint8Array; value: Uint8Array } | { type: 'del'; key: Uint8Array }>, options: ViewOptions & { sync?: boolean }): Promise<void>;
+  iterator(options: ViewOptions & KvRange): { nextv(size: number): Promise<Array<[Uint8Array, Uint8Array]>>; close(): Promise<void> };
+  clear(options: ViewOptions & KvRange): Promise<void>;
+}
+
+export interface LevelKvStoreOptions {
+  /**
+   * fsync each write batch (default false). After a machine crash the block map may be behind
+   * its last applied index; Raft re-applies the entries after the persisted one, so the state
+   * machine needs no fsync AS LONG AS the Raft log keeps those entries: before compacting the
+   * log up to index i, make sure the map's state at i or later is durable (a store opened with
+   * `sync: true`, or any synced write after applying i, flushes LevelDB's log).
+   */
+  readonly sync?: boolean;
+}
+
+/**
+ * A KvStore over an already-opened abstract-level database. The caller opens and closes the
+ * database (this lib does no I/O setup). Iterators read from LevelDB's implicit snapshot taken
+ * when they are created.
+ */
+export function levelKvStore(db: LevelLike, options: LevelKvStoreOptions = {}): KvStore {
+  // classic-level answers Buffers; hand out plain Uint8Array views (no copy) so that callers see
+  // the same types from every KvStore (Buffer#slice does not copy, Uint8Array#slice does).
+  const plain = (x: Uint8Array | undefined): Uint8Array | undefined => (x === undefined || x.constructor === Uint8Array ? x : new Uint8Array(x.buffer, x.byteOffset, x.byteLength));
+  const batchOptions = { ...VIEW, sync: options.sync ?? false };
+  const rangeOf = (range: KvRange): KvRange => {
+    const out: { -readonly [K in keyof KvRange]: KvRange[K] } = {};
+    if (range.gt !== undefined) out.gt = range.gt;
+    if (range.gte !== undefined) out.gte = range.gte;
+    if (range.lt !== undefined) out.lt = range.lt;
+    if (range.lte !== undefined) out.lte = range.lte;
+    if (range.limit !== undefined) out.limit = range.limit;
+    return out;
+  };
+  return {
+    get: async (key) => plain(await db.get(key, VIEW)),
+    getMany: async (keys) => (await db.getMany(keys as Uint8Array[], VIEW)).map(plain),
+    write: (ops: readonly KvOp[]) => (ops.length === 0 ? Promise.resolve() : db.batch(ops as KvOp[] as Parameters<LevelLike['batch']>[0], batchOptions)),
+    iterator(range: KvRange = {}): KvIterator {
+      const it = db.iterator({ ...VIEW, ...rangeOf(range) });
+      let closed = false;
+      return {
+        async next(maxEntries: number): Promise<KvEntry[]> {
+          if (closed) return [];
+          const page = await it.nextv(Math.max(1, maxEntries));
+          if (page.length === 0) {
+            closed = true;
+            await it.close();
+          }
+          return page.map(([k, v]) => [plain(k)!, plain(v)!] as const);
+        },
+        async close(): Promise<void> {
+          if (closed) return;
+          closed = true;
+          await it.close();
+        },
+      };
+    },
+    clear: (range: KvRange = {}) => db.clear({ ...VIEW, ...rangeOf(range) }),
+  };
+}

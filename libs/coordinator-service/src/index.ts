@@ -1,0 +1,3 @@
+export { coordinatorErrors } from './errors.js';
+export { CoordinatorService, BlockMapStateMachine, type CoordinatorServiceOptions } from './coordinator-service.js';
+export * from './convert.js';

@@ -1,0 +1,54 @@
+/** Every bound of @tw/extent-store in one place. */
+
+/** Longest fragment id, in bytes (namespace + key hash + version + fragment index fit in ~600). */
+export const ID_BYTES_MAX = 1024;
+
+/** Records start on this boundary, so direct I/O can be added without a format change. */
+export const RECORD_ALIGN_BYTES = 4096;
+
+/** Default size of one extent file. */
+export const EXTENT_SIZE_BYTES_DEFAULT = 1024 * 1024 * 1024;
+/** Smallest extent accepted (tests use small ones). */
+export const EXTENT_SIZE_BYTES_MIN = 64 * 1024;
+/** Largest extent: offsets stay far below 2^53. */
+export const EXTENT_SIZE_BYTES_MAX = 64 * 1024 * 1024 * 1024;
+
+/** Default largest fragment accepted by put (also capped by the extent size). */
+export const PAYLOAD_BYTES_MAX_DEFAULT = 256 * 1024 * 1024;
+
+/** Group commit: default interval between fdatasyncs of the extents with pending puts. */
+export const GROUP_COMMIT_MS_DEFAULT = 5;
+export const GROUP_COMMIT_MS_MAX = 1000;
+
+/** Appends written but not yet acknowledged: bounds memory the caller's buffers pin. */
+export const APPEND_INFLIGHT_MAX = 1024;
+export const APPEND_INFLIGHT_BYTES_MAX = 512 * 1024 * 1024;
+
+/** Buffer used by every scan (recovery, rebuild, compaction): never whole extents in memory. */
+export const SCAN_BUFFER_BYTES = 1024 * 1024;
+
+/** Records per LevelDB batch while rebuilding the index. */
+export const REBUILD_BATCH_RECORDS = 256;
+
+/** A read that races compaction re-reads the index at most this many times. */
+export const GET_RETRIES_MAX = 8;
+
+/** list(): page size bound. */
+export const LIST_LIMIT_MAX = 1000;
+export const LIST_LIMIT_DEFAULT = 100;
+
+/** Compaction: default garbage ratio above which an extent is rewritten. */
+export const COMPACTION_GARBAGE_RATIO_DEFAULT = 0.5;
+/** Extents rewritten per compact() call at most. */
+export const COMPACTION_EXTENTS_MAX = 64;
+
+/** Free file-system bytes never used by extents (default). */
+export const RESERVE_BYTES_DEFAULT = 1024 * 1024 * 1024;
+/** How often the cached statfs figure is refreshed, at the latest. */
+export const STATFS_REFRESH_MS = 1000;
+
+/** Extent numbers are u32 and file names carry them. */
+export const EXTENT_NO_MAX = 0xffff_ffff;
+
+/** The persisted high-water mark of an extent moves ahead in steps of this (one synced index write each). */
+export const HWM_STEP_BYTES = 64 * 1024 * 1024;

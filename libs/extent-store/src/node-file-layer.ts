@@ -1,0 +1,134 @@
+import { open as fsOpen, readdir, rename, stat, unlink, mkdir, statfs } from 'node:fs/promises';
+import type { FileHandle as NodeFileHandle } from 'node:fs/promises';
+import type { FileHandle, FileLayer, OpenMode } from './file-layer.js';
+import { byteLengthOf } from './file-layer.js';
+
+const ZERO_CHUNK_BYTES = 1024 * 1024;
+
+/** Options of the real file layer. */
+export interface NodeFileLayerOptions {
+  /**
+   * How `allocate` grows a file: `sparse` (ftruncate; fast, blocks allocated on write) or
+   * `zeros` (writes zeros, so the blocks exist before the first record lands).
+   */
+  preallocate?: 'sparse' | 'zeros';
+}
+
+/** The real node:fs file layer. */
+export function nodeFileLayer(options: NodeFileLayerOptions = {}): FileLayer {
+  const preallocate = options.preallocate ?? 'sparse';
+  return {
+    async open(path: string, mode: OpenMode): Promise<FileHandle> {
+      const flags = mode === 'r' ? 'r' : mode === 'r+' ? 'r+' : 'wx+';
+      const fh = await fsOpen(path, flags);
+      return new NodeHandle(path, fh, preallocate);
+    },
+    async stat(path: string) {
+      try {
+        const s = await stat(path);
+        return { sizeBytes: s.size };
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+        throw err;
+      }
+    },
+    unlink: (path) => unlink(path),
+    rename: (from, to) => rename(from, to),
+    readdir: (dir) => readdir(dir),
+    async mkdir(dir) {
+      await mkdir(dir, { recursive: true });
+    },
+    async syncDir(dir) {
+      const fh = await fsOpen(dir, 'r');
+      try {
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+    },
+    async freeBytes(dir) {
+      const s = await statfs(dir);
+      return s.bavail * s.bsize;
+    },
+  };
+}
+
+class NodeHandle implements FileHandle {
+  constructor(
+    readonly path: string,
+    readonly fh: NodeFileHandle,
+    readonly preallocate: 'sparse' | 'zeros',
+  ) {}
+
+  async readv(buffers: readonly Uint8Array[], position: number): Promise<number> {
+    // preadv may return short reads before EOF (signals, large requests): loop until full or EOF.
+    const want = byteLengthOf(buffers);
+    let done = 0;
+    let bufs = [...buffers];
+    while (done < want) {
+      const { bytesRead } = await this.fh.readv(bufs, position + done);
+      if (bytesRead === 0) break;
+      done += bytesRead;
+      bufs = advance(bufs, bytesRead);
+    }
+    return done;
+  }
+
+  async writev(buffers: readonly Uint8Array[], position: number): Promise<void> {
+    const want = byteLengthOf(buffers);
+    let done = 0;
+    let bufs = [...buffers];
+    while (done < want) {
+      const { bytesWritten } = await this.fh.writev(bufs, position + done);
+      if (bytesWritten === 0) throw Object.assign(new Error('pwritev wrote nothing'), { code: 'EIO' });
+      done += bytesWritten;
+      bufs = advance(bufs, bytesWritten);
+    }
+  }
+
+  datasync(): Promise<void> {
+    return this.fh.datasync();
+  }
+
+  truncate(sizeBytes: number): Promise<void> {
+    return this.fh.truncate(sizeBytes);
+  }
+
+  async allocate(sizeBytes: number): Promise<void> {
+    const { size } = await this.fh.stat();
+    if (size >= sizeBytes) return;
+    if (this.preallocate === 'sparse') {
+      await this.fh.truncate(sizeBytes);
+      return;
+    }
+    const zeros = Buffer.alloc(Math.min(ZERO_CHUNK_BYTES, sizeBytes - size));
+    for (let pos = size; pos < sizeBytes; pos += zeros.byteLength) {
+      const n = Math.min(zeros.byteLength, sizeBytes - pos);
+      await this.writev([zeros.subarray(0, n)], pos);
+    }
+  }
+
+  async stat(): Promise<{ sizeBytes: number }> {
+    const s = await this.fh.stat();
+    return { sizeBytes: s.size };
+  }
+
+  close(): Promise<void> {
+    return this.fh.close();
+  }
+}
+
+/** Drops the first `n` bytes from a list of buffers (views, no copy). */
+export function advance(buffers: readonly Uint8Array[], n: number): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  let skip = n;
+  for (const b of buffers) {
+    if (skip >= b.byteLength) {
+      skip -= b.byteLength;
+      continue;
+    }
+    out.push(skip === 0 ? b : b.subarray(skip));
+    skip = 0;
+  }
+  return out;
+}

@@ -1,0 +1,3 @@
+export * from './linearizability/index.js';
+export * from './sim/index.js';
+export { testkitErrors } from './errors.js';
