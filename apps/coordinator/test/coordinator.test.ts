@@ -91,6 +91,18 @@ describe('coordinator group', () => {
     expect(lookup.records[5]!.fragmentNodes).toEqual(['sn-0', 'sn-1', 'sn-2']);
     await client.call('deleteBlocks', { namespace: 'default', keys: [keys[2]!], requestId: rid(2), token: '' });
     expect((await client.call('lookupPrefix', { namespace: 'default', keys, token: '', includeRecords: false })).hits).toBe(2);
+    // The writer's 64-bit version (the fragments' names) survives the commit and comes back from lookups.
+    const writerVersion = String((1n << 63n) + 5n);
+    const w = await client.call('commitBlocks', {
+      namespace: 'default',
+      blocks: [{ key: Buffer.from('writer-version'), sizeBytes: '1', checksum: '1', redundancy: 'ec:2+1', fragmentNodes: ['sn-0', 'sn-1', 'sn-2'], layout: null, ttlMs: '0', pinned: false, version: writerVersion }],
+      requestId: rid(3),
+      token: '',
+    });
+    expect(w.results[0]!.version).toBe(writerVersion);
+    const wl = await client.call('lookupPrefix', { namespace: 'default', keys: [Buffer.from('writer-version')], token: '', includeRecords: true });
+    expect(wl.records[0]!.version).toBe(writerVersion);
+    expect(Number(wl.records[0]!.mapVersion)).toBeGreaterThan(0);
     const ns = await client.call('listNamespaces', { adminToken: '' });
     expect(ns.namespaces.map((n) => n.name)).toContain('default');
   });

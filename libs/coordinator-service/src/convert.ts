@@ -34,7 +34,8 @@ export function recordToMsg(r: BlockRecord, pg: number): BlockRecordMsg {
   return {
     namespace: r.namespace,
     key: Buffer.from(r.key),
-    version: String(r.version),
+    version: r.writeVersion.toString(),
+    mapVersion: String(r.version),
     sizeBytes: String(r.sizeBytes),
     checksum: r.checksum.toString(),
     redundancy: formatRedundancy(r.redundancy),

@@ -270,11 +270,12 @@ export class CoordinatorService {
           layout: layoutFromMsg(b.layout),
           ...(b.ttlMs && b.ttlMs !== '0' ? { ttlMs: u64(`blocks[${i}].ttlMs`, b.ttlMs) } : {}),
           pinned: b.pinned,
+          ...(b.version && b.version !== '0' ? { writeVersion: BigInt(b.version) } : {}),
         }));
         const result = await this.#proposeOk({ op: 'commit-blocks', namespace: req.namespace, blocks }, this.#requestId(req.requestId));
         if (result.op !== 'commit-blocks') throw coordinatorErrors.create('TW_COORD_BAD_REQUEST', 'unexpected result');
         return {
-          results: result.versions.map((v) => ({ version: String(v), errorCode: '', errorMessage: '', superseded: [] })),
+          results: result.versions.map((v, i) => ({ version: blocks[i]!.writeVersion?.toString() ?? String(v), errorCode: '', errorMessage: '', superseded: [] })),
           index: String(this.#node.appliedIndex),
         };
       },

@@ -30,6 +30,7 @@ export interface BlockRecordMsg {
   pinned: boolean;
   layout: KvLayoutMsg | null;
   pg: number;
+  mapVersion: string;
 }
 
 export interface RequestIdMsg {

@@ -55,6 +55,7 @@ function fakeCoordinator(role: { leader: true } | { leader: false; hint: () => s
           pinned: false,
           layout: null,
           pg: 7,
+          mapVersion: '1',
         })),
         appliedIndex: '42',
       };
