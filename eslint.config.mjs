@@ -47,6 +47,14 @@ export default [
     },
   },
   {
+    // Tests may use testing libraries (compliance suites, simulators) whatever their project's
+    // type; the other boundary checks (no relative imports across projects) still apply.
+    files: ['libs/*/test/**', 'apps/*/test/**'],
+    rules: {
+      '@nx/enforce-module-boundaries': ['error', { enforceBuildableLibDependency: false, allow: [], depConstraints: [{ sourceTag: '*', onlyDependOnLibsWithTags: ['*'] }] }],
+    },
+  },
+  {
     // Tool configs sit outside the project graph's layering.
     files: ['**/vitest.config.ts', 'vitest.shared.ts', 'eslint.config.mjs', 'tools/**'],
     rules: { '@nx/enforce-module-boundaries': 'off' },

@@ -1,0 +1,246 @@
+import { Socket } from 'node:net';
+import { TwError } from '@tw/errors';
+import { CONNECTION_REQUEST_ID, FrameKind, HEADER_BYTES_MAX, transportErrors, type PayloadDestination, type RequestHandler } from '@tw/transport';
+import { chunksBytes, encodeFrameHead, encodeRemoteError, payloadChunks, type FramePrefix } from './frame.js';
+import { FrameReader, type FrameSink, type PayloadPlan } from './frame-reader.js';
+import { PROTOCOL_ERROR_LINGER_MS, SERVER_WRITE_BUFFER_HIGH_BYTES } from './limits.js';
+
+export interface ServerConnectionOptions {
+  readonly handler: RequestHandler;
+  readonly payloadBytesMax: number;
+  readonly inflightMax: number;
+  readonly onError: (error: Error) => void;
+  readonly payloadDestination: PayloadDestination | undefined;
+}
+
+const discard: PayloadPlan = { mode: 'discard', complete: () => undefined };
+
+/**
+ * One accepted socket: parses requests, runs handlers concurrently (bounded: beyond the bound, or
+ * while replies are not flushing, it stops reading), writes replies as handlers finish.
+ */
+export class ServerConnection implements FrameSink {
+  readonly closed: Promise<void>;
+  private readonly reader: FrameReader;
+  private readonly socket: Socket;
+  private readonly running = new Map<number, AbortController>();
+  private draining = false;
+  private failed = false;
+  private pausedForWrites = false;
+  private idleWaiter: (() => void) | undefined;
+  private readonly remoteAddress: string;
+
+  /** @param accepted a socket accepted with pauseOnConnect (nothing read from it yet). */
+  constructor(
+    accepted: Socket,
+    private readonly options: ServerConnectionOptions,
+  ) {
+    const adopted = adoptForDirectReads(accepted, this);
+    if (adopted !== undefined) {
+      this.reader = adopted.reader;
+      this.socket = adopted.socket;
+    } else {
+      // Fallback: 'data' events (node's 64 KiB reads), payloads copied out of them once.
+      this.reader = new FrameReader(this, false);
+      this.socket = accepted;
+      accepted.on('data', (chunk: Buffer) => this.reader.consume(chunk, chunk.length, true));
+    }
+    const socket = this.socket;
+    this.remoteAddress = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`;
+    socket.setNoDelay(true);
+    socket.resume();
+    socket.on('error', (err) => {
+      if (!this.failed) this.options.onError(err);
+    });
+    socket.on('drain', () => {
+      if (this.pausedForWrites) {
+        this.pausedForWrites = false;
+        this.updateFlow();
+      }
+    });
+    this.closed = new Promise((resolve) =>
+      socket.once('close', () => {
+        this.abortAll(transportErrors.create('TW_TRANSPORT_CONNECTION_CLOSED', 'client connection closed'));
+        this.idleWaiter?.();
+        resolve();
+      }),
+    );
+  }
+
+  onFrame(prefix: FramePrefix, header: Buffer): PayloadPlan {
+    if (prefix.kind === FrameKind.CANCEL) {
+      this.running.get(prefix.id)?.abort(transportErrors.create('TW_TRANSPORT_ABORTED', 'the client aborted the request'));
+      return discard;
+    }
+    if (prefix.kind !== FrameKind.REQUEST) {
+      this.protocolError(transportErrors.create('TW_TRANSPORT_MALFORMED_FRAME', `client sent a frame of kind ${prefix.kind}`));
+      return discard;
+    }
+    if (this.running.has(prefix.id)) {
+      this.protocolError(transportErrors.create('TW_TRANSPORT_MALFORMED_FRAME', `request id ${prefix.id} reused while in flight`));
+      return discard;
+    }
+    if (prefix.payloadBytes > this.options.payloadBytesMax) {
+      // Refuse the frame but keep the connection: drop the payload as it streams by.
+      const id = prefix.id;
+      const err = transportErrors.create('TW_TRANSPORT_FRAME_TOO_LARGE', `request payload of ${prefix.payloadBytes} bytes is over the server's limit of ${this.options.payloadBytesMax}`, {
+        details: { payloadBytes: prefix.payloadBytes, payloadBytesMax: this.options.payloadBytesMax },
+      });
+      this.options.onError(err);
+      return { mode: 'discard', complete: () => this.writeError(id, err) };
+    }
+    if (this.draining) {
+      // Closing: requests already in are finished, new ones are refused (the client may retry elsewhere).
+      const id = prefix.id;
+      const err = transportErrors.create('TW_TRANSPORT_CONNECTION_CLOSED', 'the server is closing this connection; request not executed');
+      return { mode: 'discard', complete: () => this.writeError(id, err) };
+    }
+    const controller = new AbortController();
+    this.running.set(prefix.id, controller);
+    this.updateFlow();
+    const complete = (payload: Buffer): void => void this.dispatch(prefix.id, header, payload, controller);
+    let into: Uint8Array | undefined;
+    try {
+      into = prefix.payloadBytes > 0 ? this.options.payloadDestination?.(header, prefix.payloadBytes) : undefined;
+    } catch (err) {
+      // The server's hook failed: that request fails with the hook's error, the connection lives.
+      this.running.delete(prefix.id);
+      this.updateFlow();
+      if (this.running.size === 0) this.idleWaiter?.();
+      const id = prefix.id;
+      return { mode: 'discard', complete: () => this.writeError(id, err) };
+    }
+    if (into !== undefined && into.length >= prefix.payloadBytes) return { mode: 'into', into, complete };
+    return { mode: 'own', complete };
+  }
+
+  onMalformed(error: TwError): void {
+    this.protocolError(error);
+  }
+
+  /**
+   * Graceful close: requests already received (or being received) run to completion and reply;
+   * new ones are refused; then the socket ends. Resolves once it is closed.
+   */
+  async drain(): Promise<void> {
+    this.draining = true;
+    // Keep reading: a request whose payload is still arriving must be able to finish.
+    if (!this.failed && this.socket.isPaused()) this.socket.resume();
+    if (this.running.size > 0) await new Promise<void>((resolve) => (this.idleWaiter = resolve));
+    if (!this.socket.destroyed) this.socket.end(() => this.socket.destroy());
+    await this.closed;
+  }
+
+  /** Drops the connection at once. */
+  abort(): Promise<void> {
+    this.socket.destroy();
+    return this.closed;
+  }
+
+  private async dispatch(id: number, header: Buffer, payload: Buffer, controller: AbortController): Promise<void> {
+    try {
+      const reply = await this.options.handler({ header, payload }, { signal: controller.signal, remoteAddress: this.remoteAddress });
+      if (this.running.get(id) !== controller || controller.signal.aborted || this.socket.destroyed) {
+        reply.onSent?.();
+        return;
+      }
+      const chunks = payloadChunks(reply.payload);
+      const bytes = chunksBytes(chunks);
+      if (reply.header.length > HEADER_BYTES_MAX) {
+        throw transportErrors.create('TW_TRANSPORT_HEADER_TOO_LARGE', `reply header of ${reply.header.length} bytes is over ${HEADER_BYTES_MAX}`);
+      }
+      if (bytes > this.options.payloadBytesMax) {
+        reply.onSent?.();
+        throw transportErrors.create('TW_TRANSPORT_FRAME_TOO_LARGE', `reply payload of ${bytes} bytes is over the limit of ${this.options.payloadBytesMax}`);
+      }
+      const s = this.socket;
+      s.cork();
+      s.write(encodeFrameHead(FrameKind.RESPONSE, id, reply.header, bytes));
+      for (let i = 0; i < chunks.length - 1; i++) s.write(chunks[i]!);
+      if (chunks.length > 0) s.write(chunks[chunks.length - 1]!, () => reply.onSent?.());
+      s.uncork();
+      if (chunks.length === 0) reply.onSent?.();
+    } catch (err) {
+      if (this.running.get(id) === controller && !controller.signal.aborted) this.writeError(id, err);
+    } finally {
+      if (this.running.get(id) === controller) this.running.delete(id);
+      if (this.socket.writableLength > SERVER_WRITE_BUFFER_HIGH_BYTES) this.pausedForWrites = true;
+      this.updateFlow();
+      if (this.running.size === 0) this.idleWaiter?.();
+    }
+  }
+
+  private writeError(id: number, err: unknown): void {
+    if (this.socket.destroyed || this.socket.writableEnded || this.failed) return;
+    const head = encodeRemoteError(err instanceof TwError ? err : err instanceof Error ? err : new Error(String(err)));
+    this.socket.write(encodeFrameHead(FrameKind.ERROR, id, head, 0));
+  }
+
+  /** Reads while handlers and unflushed replies stay under their bounds. */
+  private updateFlow(): void {
+    if (this.failed || this.socket.destroyed) return;
+    if (this.draining) {
+      if (this.socket.isPaused()) this.socket.resume();
+      return;
+    }
+    const busy = this.running.size >= this.options.inflightMax || this.pausedForWrites;
+    if (busy && !this.socket.isPaused()) this.socket.pause();
+    else if (!busy && this.socket.isPaused()) this.socket.resume();
+  }
+
+  /** Garbage on the wire: report, tell the peer (id 0), close. Other connections are not touched. */
+  private protocolError(error: TwError): void {
+    if (this.failed) return;
+    this.failed = true;
+    this.options.onError(error);
+    this.abortAll(error);
+    this.socket.pause();
+    if (this.socket.destroyed) return;
+    const head = encodeRemoteError(error);
+    this.socket.end(encodeFrameHead(FrameKind.ERROR, CONNECTION_REQUEST_ID, head, 0));
+    const timer = setTimeout(() => this.socket.destroy(), PROTOCOL_ERROR_LINGER_MS);
+    timer.unref();
+    this.socket.once('close', () => clearTimeout(timer));
+  }
+
+  private abortAll(reason: TwError): void {
+    for (const c of this.running.values()) c.abort(reason);
+    this.running.clear();
+  }
+}
+
+type StreamHandle = { readStart?: unknown };
+
+/**
+ * node:net offers onread (reads into buffers we choose) only to sockets it creates from options,
+ * never to accepted ones. So the accepted socket's handle is moved, before any read, into a new
+ * Socket built with onread: request payloads are then read from the kernel straight into their
+ * destination (a payloadDestination buffer or one of exactly the payload's size), with no copy
+ * out of node's 64 KiB read buffers. The emptied socket is destroyed without a handle, which only
+ * settles the server's connection count. Returns undefined (caller falls back to 'data' events)
+ * if this node's internals do not look as expected.
+ */
+function adoptForDirectReads(accepted: Socket, sink: FrameSink): { socket: Socket; reader: FrameReader } | undefined {
+  const holder = accepted as unknown as { _handle?: StreamHandle | null };
+  const handle = holder._handle;
+  if (handle === null || handle === undefined || typeof handle.readStart !== 'function' || !accepted.isPaused()) return undefined;
+  const reader = new FrameReader(sink, true);
+  holder._handle = null;
+  const socket = new Socket({
+    handle,
+    readable: true,
+    writable: true,
+    onread: {
+      buffer: () => reader.nextReadBuffer(),
+      callback: (n: number) => {
+        reader.onRead(n);
+        return true;
+      },
+    },
+  } as unknown as ConstructorParameters<typeof Socket>[0]);
+  // The server's own buffers are never abandoned mid-payload by a caller, so direct reads into
+  // payloadDestination buffers are safe; abandon() would still redirect on connection teardown.
+  reader.redirect = () => false;
+  accepted.destroy();
+  return { socket, reader };
+}
