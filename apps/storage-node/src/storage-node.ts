@@ -6,6 +6,7 @@ import type { Listener, Transport } from '@tw/transport';
 import { tcpTransport } from '@tw/transport-tcp';
 import type { StorageNodeConfig } from './config.js';
 import { storageNodeErrors } from './errors.js';
+import { CoordinatorRegistration } from './registration.js';
 
 export interface RunningStorageNode {
   /** Data-plane address, `host:port`, with the real port when the config asked for 0. */
@@ -91,6 +92,7 @@ export async function startStorageNode(config: StorageNodeConfig, options: { log
   let listener: Listener | undefined;
   let admin: AdminHttp | undefined;
   let stopping = false;
+  let registration: CoordinatorRegistration | undefined;
   try {
     transport = tcpTransport({ payloadBytesMax: config.fragmentBytesMax + 4096 })({});
     listener = await transport.listen(`${config.listen.host}:${config.listen.port}`, handler, {
@@ -100,7 +102,8 @@ export async function startStorageNode(config: StorageNodeConfig, options: { log
       host: config.admin.host,
       port: config.admin.port,
       registry,
-      readiness: () => (stopping ? { ready: false, reason: 'shutting down' } : { ready: true }),
+      readiness: () =>
+        stopping ? { ready: false, reason: 'shutting down' } : registration !== undefined && !registration.registered ? { ready: false, reason: 'not registered with the coordinators yet' } : { ready: true },
     });
   } catch (err) {
     await listener?.abort().catch(() => undefined);
@@ -110,7 +113,24 @@ export async function startStorageNode(config: StorageNodeConfig, options: { log
   }
   const dataAddress = listener.address;
   const adminUrl = admin.url;
-  log.info({ nodeId: config.nodeId, dataAddress, adminUrl }, 'storage node ready');
+  if (config.coordinators.length > 0) {
+    registration = new CoordinatorRegistration({
+      coordinators: config.coordinators,
+      nodeId: config.nodeId,
+      dataAddress: config.advertiseAddress || dataAddress,
+      adminUrl,
+      failureDomain: config.failureDomain || `host-${config.nodeId}`,
+      weight: config.weight,
+      heartbeatIntervalMs: config.heartbeatIntervalMs,
+      capacity: () => {
+        const c = store.capacity();
+        return { capacityBytes: c.liveBytes + c.freeBytes, usedBytes: c.liveBytes, fragmentCount: c.fragmentCount };
+      },
+      logger: log,
+    });
+    registration.start();
+  }
+  log.info({ nodeId: config.nodeId, dataAddress, adminUrl, coordinators: config.coordinators }, 'storage node ready');
 
   let stopped: Promise<void> | undefined;
   return {
@@ -120,6 +140,7 @@ export async function startStorageNode(config: StorageNodeConfig, options: { log
     stop() {
       stopped ??= (async () => {
         stopping = true;
+        registration?.stop();
         log.info('stopping: finishing in-flight requests');
         const graceful = listener.close();
         let timer: NodeJS.Timeout | undefined;
