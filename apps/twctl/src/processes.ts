@@ -1,0 +1,101 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createWriteStream, type WriteStream } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+
+/** One child process of the local cluster, its logs going to a file. */
+export class ManagedProcess {
+  readonly child: ChildProcess;
+  readonly #log: WriteStream;
+  readonly #lines: string[] = [];
+  readonly #listeners = new Set<(line: Record<string, unknown>) => void>();
+  exitCode: number | string | undefined;
+  readonly exited: Promise<number | string>;
+
+  constructor(
+    readonly name: string,
+    app: string,
+    args: readonly string[],
+    logFile: string,
+  ) {
+    this.#log = createWriteStream(logFile, { flags: 'a' });
+    const entry = join(repoRoot, 'apps', app, 'src', 'main.ts');
+    this.child = spawn(process.execPath, ['--conditions=tw-source', '--import', 'tsx', entry, ...args], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+    let buf = '';
+    this.child.stdout!.on('data', (chunk: Buffer) => {
+      this.#log.write(chunk);
+      buf += chunk.toString('utf8');
+      let nl: number;
+      while ((nl = buf.indexOf('\n')) !== -1) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        this.#remember(line);
+        try {
+          const obj = JSON.parse(line) as Record<string, unknown>;
+          for (const l of this.#listeners) l(obj);
+        } catch {
+          /* not JSON */
+        }
+      }
+    });
+    this.child.stderr!.on('data', (chunk: Buffer) => {
+      this.#log.write(chunk);
+      for (const line of chunk.toString('utf8').split('\n')) if (line) this.#remember(line);
+    });
+    this.exited = new Promise((resolve) => {
+      this.child.once('exit', (code, signal) => {
+        this.exitCode = code ?? signal ?? 'unknown';
+        resolve(this.exitCode);
+      });
+    });
+  }
+
+  #remember(line: string): void {
+    this.#lines.push(line);
+    if (this.#lines.length > 20) this.#lines.shift();
+  }
+
+  get pid(): number {
+    return this.child.pid ?? -1;
+  }
+
+  lastLines(): string {
+    return this.#lines.join('\n');
+  }
+
+  /** Resolves with the first log line matching `match`; rejects if the process exits or time runs out. */
+  waitFor(match: (line: Record<string, unknown>) => boolean, timeoutMs: number): Promise<Record<string, unknown>> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => done(new Error(`${this.name}: not ready within ${timeoutMs} ms`)), timeoutMs);
+      const onLine = (l: Record<string, unknown>): void => {
+        if (match(l)) done(undefined, l);
+      };
+      const onExit = (): void => done(new Error(`${this.name} exited (${this.exitCode})`));
+      const done = (err?: Error, line?: Record<string, unknown>): void => {
+        clearTimeout(timer);
+        this.#listeners.delete(onLine);
+        this.child.off('exit', onExit);
+        if (err) reject(err);
+        else resolve(line!);
+      };
+      this.#listeners.add(onLine);
+      this.child.once('exit', onExit);
+    });
+  }
+
+  kill(signal: NodeJS.Signals): void {
+    if (this.exitCode === undefined) this.child.kill(signal);
+  }
+
+  /** SIGTERM, then SIGKILL after `graceMs`. */
+  async stop(graceMs = 15_000): Promise<void> {
+    if (this.exitCode !== undefined) return;
+    this.kill('SIGTERM');
+    const t = setTimeout(() => this.kill('SIGKILL'), graceMs);
+    await this.exited;
+    clearTimeout(t);
+    this.#log.end();
+  }
+}
