@@ -529,12 +529,16 @@ export class RaftNode {
     const every = this.#opts.snapshotEveryEntries ?? 10_000;
     const keep = this.#opts.keepEntriesAfterSnapshot ?? 5_000;
     const snapIndex = this.#log.snapshot().metadata.index;
-    if (this.#snapshotting || this.#applied - snapIndex < every) return;
+    // Snapshot at the state machine's own index, not at ours: entries that carry no command
+    // (a new leader's empty entry, membership changes) move #applied but not the state
+    // machine's index, and a snapshot past it would make a restarted node refuse to start.
+    const index = Math.min(this.#applied, this.#sm.appliedIndex());
+    if (this.#snapshotting || index - snapIndex < every) return;
     this.#snapshotting = true;
     try {
       await this.#sm.flush?.();
-      await this.#log.createSnapshot(this.#applied, this.#confState, new Uint8Array(0));
-      const compactTo = this.#applied - keep;
+      await this.#log.createSnapshot(index, this.#confState, new Uint8Array(0));
+      const compactTo = index - keep;
       if (compactTo > this.#log.firstIndex()) await this.#log.compact(compactTo);
     } finally {
       this.#snapshotting = false;

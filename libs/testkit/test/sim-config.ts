@@ -25,6 +25,6 @@ export function simOptions(seed: number, extra: Partial<SimOptions<KvInput, KvOu
   };
 }
 
-export function runSeed(seed: number, extra: Partial<SimOptions<KvInput, KvOutput, KvKeyState>> = {}): SimResult<KvInput, KvOutput> {
+export function runSeed(seed: number, extra: Partial<SimOptions<KvInput, KvOutput, KvKeyState>> = {}): Promise<SimResult<KvInput, KvOutput>> {
   return runSimulation(simOptions(seed, extra));
 }

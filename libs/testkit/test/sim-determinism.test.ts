@@ -2,10 +2,10 @@ import { describe, expect, it } from 'vitest';
 import { runSeed } from './sim-config.js';
 
 describe('raft simulation determinism', () => {
-  it('replays a seed exactly: same events, same history, same outcome', () => {
+  it('replays a seed exactly: same events, same history, same outcome', async () => {
     for (const seed of [3, 8]) {
-      const a = runSeed(seed);
-      const b = runSeed(seed);
+      const a = await runSeed(seed);
+      const b = await runSeed(seed);
       expect(b.stats).toEqual(a.stats);
       expect(JSON.stringify(b.history)).toBe(JSON.stringify(a.history));
       expect(a.stats.events).toBeGreaterThan(500);
@@ -13,7 +13,7 @@ describe('raft simulation determinism', () => {
     }
   });
 
-  it('different seeds give different runs', () => {
-    expect(runSeed(21).stats).not.toEqual(runSeed(23).stats);
+  it('different seeds give different runs', async () => {
+    expect((await runSeed(21)).stats).not.toEqual((await runSeed(23)).stats);
   });
 });

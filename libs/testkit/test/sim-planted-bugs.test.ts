@@ -13,11 +13,11 @@ const BUGS = [
 ] as const;
 
 describe('planted raft bugs are caught by the simulator', () => {
-  it.each(BUGS)('$bug', ({ bug, properties }) => {
+  it.each(BUGS)('$bug', async ({ bug, properties }) => {
     let caughtAt = 0;
     let property = '';
     for (let seed = 1; seed <= FIXED_SEEDS; seed++) {
-      const r = runSeed(seed, { raft: { plantedBugs: { [bug]: true } } });
+      const r = await runSeed(seed, { raft: { plantedBugs: { [bug]: true } } });
       if (!r.ok && !(properties as readonly string[]).includes(r.property ?? '')) {
         // Another failure (e.g. a liveness bug of the library itself): not this bug's signature.
         console.log(`planted bug ${bug}: seed ${seed} failed otherwise (${r.property})`);
@@ -34,10 +34,10 @@ describe('planted raft bugs are caught by the simulator', () => {
     expect(properties as readonly string[]).toContain(property);
   }, 600_000);
 
-  it('a service that answers reads from local state (stale reads) fails the linearizability check', () => {
+  it('a service that answers reads from local state (stale reads) fails the linearizability check', async () => {
     let caughtAt = 0;
     for (let seed = 1; seed <= FIXED_SEEDS && caughtAt === 0; seed++) {
-      const r = runSeed(seed, { localReads: true });
+      const r = await runSeed(seed, { localReads: true });
       if (!r.ok && r.property === 'linearizability') {
         caughtAt = seed;
         console.log(`planted stale reads: caught at seed ${seed}\n${r.failure!.split('\n').slice(0, 8).join('\n')}`);
@@ -46,10 +46,10 @@ describe('planted raft bugs are caught by the simulator', () => {
     expect(caughtAt, `stale reads were not caught within ${FIXED_SEEDS} seeds`).toBeGreaterThan(0);
   }, 600_000);
 
-  it('a harness that sends before its writes are durable (crashes then lose acknowledged votes and entries)', () => {
+  it('a harness that sends before its writes are durable (crashes then lose acknowledged votes and entries)', async () => {
     let caughtAt = 0;
     for (let seed = 1; seed <= FIXED_SEEDS && caughtAt === 0; seed++) {
-      const r = runSeed(seed, { sendBeforePersist: true });
+      const r = await runSeed(seed, { sendBeforePersist: true });
       if (!r.ok && ANY_SAFETY.includes(r.property ?? '')) {
         caughtAt = seed;
         console.log(`planted harness bug sendBeforePersist: caught at seed ${seed} by ${r.property}\n${r.failure!.split('\n').slice(0, 2).join('\n')}`);

@@ -14,11 +14,11 @@ for (let lo = 1; lo <= total; lo += CHUNK) chunks.push([lo, Math.min(total, lo +
 
 if (replay === undefined) {
   describe('raft simulation, fixed seeds', () => {
-    it.each(chunks)('seeds %i..%i', (lo, hi) => {
+    it.each(chunks)('seeds %i..%i', async (lo, hi) => {
       const failures: string[] = [];
       let unknown = 0;
       for (let seed = lo; seed <= hi; seed++) {
-        const r = runSeed(seed);
+        const r = await runSeed(seed);
         if (!r.ok) failures.push(r.failure!);
         else if (r.stats.linearizability === 'unknown') unknown++;
       }
@@ -29,8 +29,8 @@ if (replay === undefined) {
   });
 } else {
   describe('raft simulation, replay', () => {
-    it(`seed ${replay}`, () => {
-      const r = runSeed(Number(replay));
+    it(`seed ${replay}`, async () => {
+      const r = await runSeed(Number(replay));
       console.log(JSON.stringify(r.stats));
       expect(r.ok, r.failure).toBe(true);
     });

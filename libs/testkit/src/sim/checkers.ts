@@ -15,7 +15,7 @@ import type { Entry } from '@tw/raft';
 
 export class SafetyViolation extends Error {
   constructor(
-    readonly property: 'vote quorum' | 'commit rule' | 'election safety' | 'log matching' | 'leader completeness' | 'state machine safety' | 'liveness' | 'linearizability' | 'convergence' | 'durability',
+    readonly property: 'vote quorum' | 'commit rule' | 'election safety' | 'log matching' | 'leader completeness' | 'state machine safety' | 'liveness' | 'linearizability' | 'convergence' | 'durability' | 'state digest',
     message: string,
   ) {
     super(`${property}: ${message}`);

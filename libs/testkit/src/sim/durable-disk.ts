@@ -14,7 +14,7 @@ export type DiskWrite =
 interface Pending {
   readonly write: DiskWrite;
   readonly durableAt: number;
-  readonly onDurable: (() => void) | undefined;
+  readonly onDurable: (() => void | Promise<void>) | undefined;
 }
 
 export function applyWrite(s: MemoryStorage, w: DiskWrite): void {
@@ -49,20 +49,25 @@ export class SimDisk {
   }
 
   /** Queues a write; returns when it becomes durable (callers schedule a flush at that time). */
-  enqueue(write: DiskWrite, now: number, latency: number, onDurable?: () => void): number {
+  enqueue(write: DiskWrite, now: number, latency: number, onDurable?: () => void | Promise<void>): number {
     const last = this.pending[this.pending.length - 1];
     const durableAt = Math.max(now + latency, last?.durableAt ?? 0);
     this.pending.push({ write, durableAt, onDurable });
     return durableAt;
   }
 
-  /** Makes every write due by `now` durable, in order, and runs their callbacks. */
-  flush(now: number): void {
+  /**
+   * Makes every write due by `now` durable, in order, and returns their callbacks, which the
+   * caller runs in order (awaiting each) once the disk is settled.
+   */
+  flush(now: number): (() => void | Promise<void>)[] {
+    const done: (() => void | Promise<void>)[] = [];
     while (this.pending.length > 0 && this.pending[0]!.durableAt <= now) {
       const p = this.pending.shift()!;
       applyWrite(this.durable, p.write);
-      p.onDurable?.();
+      if (p.onDurable !== undefined) done.push(p.onDurable);
     }
+    return done;
   }
 
   /** Power loss / SIGKILL: a random prefix of the in-flight writes survives, the rest is lost. */

@@ -3,6 +3,10 @@
  * MemoryStorage (the in-memory mirror) and a {@link SimDisk}. It follows the Ready contract of
  * @tw/raft exactly: persist (wait for the disk), then send, then apply, then advance. Everything
  * volatile is lost in a crash; a restart rebuilds the node from what its disk made durable.
+ *
+ * The state machine may be asynchronous: every input method returns a promise that settles once
+ * the node is done with the input (persist scheduled, messages sent, entries applied). The
+ * simulation awaits it before the next event, so nothing interleaves and runs replay exactly.
  */
 import {
   EntryType, MemoryStorage, MessageType, RawNode, SnapshotStatus, StateType, decodeConfChange, isTwErrorRetryable,
@@ -36,6 +40,8 @@ export interface NodeHost<Res> {
   onAppend(node: number, entries: readonly Entry[], prevTermOf: (i: number) => number | undefined): void;
   onApply(node: number, e: Entry): void;
   onSnapshotRestore(node: number, index: number): void;
+  /** The state machine's digest after applying up to `index` (sampled, see NodeSettings.digestEvery). */
+  onDigest(node: number, index: number, digest: string): void;
 }
 
 export interface NodeSettings {
@@ -49,6 +55,8 @@ export interface NodeSettings {
   readonly sendBeforePersist?: boolean;
   /** TESTING THE TESTS ONLY: serve reads from the local state at once (no ReadIndex): stale reads. */
   readonly localReads?: boolean;
+  /** Report the state digest after every applied index divisible by this (0: never). */
+  readonly digestEvery?: number;
 }
 
 export class SimNode<Req, Res> implements LogView {
@@ -56,7 +64,7 @@ export class SimNode<Req, Res> implements LogView {
   up = true;
   raw!: RawNode;
   private mirror!: MemoryStorage;
-  private sm!: SimStateMachine<Req, Res>;
+  private sm: SimStateMachine<Req, Res> | undefined;
   private applied = 0;
   private busy = false;
   /** Client requests this node took (proposed or read), by requestKey. */
@@ -73,16 +81,33 @@ export class SimNode<Req, Res> implements LogView {
     private readonly host: NodeHost<Res>,
   ) {
     this.disk = new SimDisk(bootstrap);
-    this.boot();
   }
 
-  /** (Re)builds the volatile state from the durable disk. */
-  private boot(): void {
+  /** Boots the node for the first time (the simulation calls it once before the run). */
+  async start(): Promise<void> {
+    await this.boot();
+  }
+
+  private get machine(): SimStateMachine<Req, Res> {
+    return this.sm!;
+  }
+
+  /**
+   * (Re)builds the volatile state from the durable disk. A volatile state machine restores
+   * raft's durable snapshot (raft then replays the log above it); a durable one keeps what it
+   * holds when that is at least the snapshot, and restores the snapshot otherwise.
+   */
+  private async boot(): Promise<void> {
     this.mirror = cloneStorage(this.disk.durable);
-    this.sm = this.service.newStateMachine();
+    this.sm = await this.service.newStateMachine(this.sm);
     const snap = this.mirror.snapshot();
-    if (snap.metadata.index > 0) this.sm.restore(snap.data);
-    this.applied = snap.metadata.index;
+    const held = this.sm.durableIndex?.() ?? 0;
+    if (held >= snap.metadata.index && held > 0) {
+      this.applied = held;
+    } else {
+      if (snap.metadata.index > 0) await this.sm.restore(snap.data);
+      this.applied = snap.metadata.index;
+    }
     this.raw = new RawNode({ ...this.settings.raft, id: this.id, applied: this.applied }, { storage: this.mirror, random: this.host.rng.fork(this.id * 1000 + this.incarnation) });
     this.busy = false;
     this.waiting = new Map();
@@ -96,9 +121,9 @@ export class SimNode<Req, Res> implements LogView {
     return this.disk.crash(this.host.rng);
   }
 
-  restart(): void {
+  async restart(): Promise<void> {
     this.up = true;
-    this.boot();
+    await this.boot();
   }
 
   // ---- LogView ----
@@ -134,36 +159,36 @@ export class SimNode<Req, Res> implements LogView {
   get appliedIndex(): number {
     return this.applied;
   }
-  digest(): string {
-    return this.sm.digest();
+  digest(): Promise<string> {
+    return Promise.resolve(this.machine.digest());
   }
 
   // ---- inputs ----
-  tick(): void {
+  async tick(): Promise<void> {
     this.raw.tick();
-    this.pump();
+    await this.pump();
   }
 
-  receive(m: Message): void {
+  async receive(m: Message): Promise<void> {
     this.raw.step(m);
-    this.pump();
+    await this.pump();
   }
 
   /** Asks this node (a leader) to hand leadership to `target`. */
-  transferLeadership(target: number): void {
+  async transferLeadership(target: number): Promise<void> {
     this.raw.transferLeader(target);
-    this.pump();
+    await this.pump();
   }
 
-  diskFlush(): void {
-    this.disk.flush(this.host.now());
-    this.pump();
+  async diskFlush(): Promise<void> {
+    for (const done of this.disk.flush(this.host.now())) await done();
+    await this.pump();
   }
 
-  clientRequest(r: ClientRequest<Req>): void {
+  async clientRequest(r: ClientRequest<Req>): Promise<void> {
     const key = requestKey(r.clientId, r.seq);
     if (this.settings.localReads === true && this.service.isRead(r.req)) {
-      const result = this.sm.read(r.req);
+      const result = await this.machine.read(r.req);
       if (result !== undefined) this.host.reply({ clientId: r.clientId, seq: r.seq, ok: true, result, from: this.id });
       return;
     }
@@ -175,7 +200,7 @@ export class SimNode<Req, Res> implements LogView {
       }
       this.reads.set(ctx, r);
       this.raw.readIndex(new TextEncoder().encode(ctx));
-      this.pump();
+      await this.pump();
       return;
     }
     try {
@@ -186,11 +211,11 @@ export class SimNode<Req, Res> implements LogView {
       return;
     }
     this.waiting.set(key, r.clientId);
-    this.pump();
+    await this.pump();
   }
 
   // ---- the Ready loop ----
-  private pump(): void {
+  private async pump(): Promise<void> {
     while (this.up && !this.busy && this.raw.hasReady()) {
       const rd = this.raw.ready();
       const write: DiskWrite = {
@@ -213,19 +238,19 @@ export class SimNode<Req, Res> implements LogView {
       }
       if (rd.hardState !== undefined) this.mirror.setHardState(rd.hardState);
       if (rd.snapshot === undefined && rd.entries.length === 0 && rd.hardState === undefined) {
-        this.finish(rd);
+        await this.finish(rd);
         continue;
       }
       if (this.settings.sendBeforePersist === true) {
         const at = this.disk.enqueue(write, this.host.now(), this.host.diskLatency());
         this.host.scheduleDiskFlush(this.id, this.incarnation, at);
-        this.finish(rd);
+        await this.finish(rd);
         continue;
       }
       this.busy = true;
       const inc = this.incarnation;
-      const at = this.disk.enqueue(write, this.host.now(), this.host.diskLatency(), () => {
-        if (this.incarnation === inc && this.up) this.finish(rd);
+      const at = this.disk.enqueue(write, this.host.now(), this.host.diskLatency(), async () => {
+        if (this.incarnation === inc && this.up) await this.finish(rd);
       });
       this.host.scheduleDiskFlush(this.id, inc, at);
       return;
@@ -233,7 +258,7 @@ export class SimNode<Req, Res> implements LogView {
   }
 
   /** Steps 2-4 of the Ready contract, once step 1 is durable. */
-  private finish(rd: Ready): void {
+  private async finish(rd: Ready): Promise<void> {
     const unreachable = new Set<number>();
     for (const m of rd.messages) {
       const delivered = this.host.sendRaft(m);
@@ -242,7 +267,7 @@ export class SimNode<Req, Res> implements LogView {
     }
     for (const to of unreachable) this.raw.reportUnreachable(to);
     if (rd.snapshot !== undefined) {
-      this.sm.restore(rd.snapshot.data);
+      await this.machine.restore(rd.snapshot.data);
       this.applied = rd.snapshot.metadata.index;
       this.host.onSnapshotRestore(this.id, this.applied);
     }
@@ -255,12 +280,14 @@ export class SimNode<Req, Res> implements LogView {
         continue;
       }
       if (e.data.byteLength === 0) continue;
-      const out = this.sm.apply(e.data, e.index);
+      const out = await this.machine.apply(e.data, e.index);
       if (out !== undefined && this.waiting.has(out.requestKey)) {
         const [c, s] = out.requestKey.split(':').map(Number) as [number, number];
         this.waiting.delete(out.requestKey);
         this.host.reply({ clientId: c, seq: s, ok: true, result: out.result, from: this.id });
       }
+      const every = this.settings.digestEvery ?? 0;
+      if (every > 0 && e.index % every === 0) this.host.onDigest(this.id, e.index, await this.machine.digest());
     }
     const dec = new TextDecoder();
     for (const rs of rd.readStates) {
@@ -269,13 +296,13 @@ export class SimNode<Req, Res> implements LogView {
       this.reads.delete(dec.decode(rs.requestCtx));
       this.readyReads.push({ index: rs.index, req });
     }
-    this.serveReads();
+    await this.serveReads();
     this.raw.advance();
     this.busy = false;
-    this.maybeCompact();
+    await this.maybeCompact();
   }
 
-  private serveReads(): void {
+  private async serveReads(): Promise<void> {
     if (this.readyReads.length === 0) return;
     const later: typeof this.readyReads = [];
     for (const r of this.readyReads) {
@@ -283,18 +310,18 @@ export class SimNode<Req, Res> implements LogView {
         later.push(r);
         continue;
       }
-      const result = this.sm.read(r.req.req);
+      const result = await this.machine.read(r.req.req);
       if (result !== undefined) this.host.reply({ clientId: r.req.clientId, seq: r.req.seq, ok: true, result, from: this.id });
     }
     this.readyReads = later;
   }
 
-  private maybeCompact(): void {
+  private async maybeCompact(): Promise<void> {
     const snapIndex = this.mirror.snapshot().metadata.index;
     if (this.applied - snapIndex < this.settings.compactEvery) return;
     const index = this.applied;
     const confState = this.raw.raft.confState();
-    const data = this.sm.snapshot();
+    const data = await this.machine.snapshot();
     const compactTo = Math.max(index - this.settings.compactKeep, this.mirror.firstIndex() - 1);
     const write: DiskWrite = { kind: 'snapshot', index, confState, data, compactTo };
     this.mirror.createSnapshot(index, confState, data);

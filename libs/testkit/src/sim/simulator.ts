@@ -13,7 +13,13 @@
  *    clients' history must be linearizable (Porcupine-style checker, per-key partitions).
  *
  * Time is an integer count of abstract units (a node ticks about every 100). Nothing here reads
- * a clock or Math.random: `runSimulation(options)` with the same options replays exactly.
+ * a clock or Math.random: `runSimulation(options)` with the same options replays exactly. The
+ * state machine may be asynchronous (the block map): each event is handled to the end, every
+ * promise awaited, before the next one is taken from the queue.
+ *
+ * A service with `setup` requests (e.g. the block map's init-cluster and namespace) gets an
+ * administrator client that runs them first, on a healthy cluster (a bootstrap), within
+ * `livenessBound`; the workload clients and the fault phase start once it is done.
  */
 import { describeMessage, type Entry, type Message, type RaftConfig } from '@tw/raft';
 import { testkitErrors } from '../errors.js';
@@ -96,6 +102,11 @@ export interface SimOptions<Req, Res, S> {
   readonly localReads?: boolean;
   /** Also check the protocol-step invariants (vote quorum, commit rule); default true. */
   readonly protocolChecks?: boolean;
+  /**
+   * Compare state digests across nodes after every applied index divisible by this (0: only at
+   * the end): nodes that applied the same index must hold the same state.
+   */
+  readonly digestEvery?: number;
 }
 
 export interface SimStats {
@@ -114,6 +125,8 @@ export interface SimStats {
   opsOpen: number;
   appliedEntries: number;
   snapshotRestores: number;
+  digestsCompared: number;
+  setupDoneAt: number;
   linearizability: CheckResult | 'skipped';
   config: string;
 }
@@ -140,10 +153,13 @@ type SimEvent<Req, Res> =
   | { kind: 'crash'; node: number; inc: number }
   | { kind: 'heal' }
   | { kind: 'livenessDeadline' }
+  | { kind: 'setupDeadline' }
   | { kind: 'final' };
 
 interface ClientState<Req> {
   readonly id: number;
+  /** The administrator running the service's setup requests (not recorded in the history). */
+  readonly admin: boolean;
   seq: number;
   op: { opId: number; seq: number; req: Req; attempt: number; token: number } | undefined;
   leaderHint: number;
@@ -177,12 +193,15 @@ class Simulation<Req, Res, S> implements NodeHost<Res> {
   private readonly leadersSeen = new Set<string>();
   /** Delay bound once the network heals (liveness needs round trips well under the election timeout). */
   private readonly healedDelayMax: number;
-  private phase: 'faults' | 'liveness' | 'quiesce' | 'done' = 'faults';
+  private phase: 'setup' | 'faults' | 'liveness' | 'quiesce' | 'done' = 'faults';
   private readonly stats: SimStats;
   private readonly requestTimeout: number;
   private readonly requestAttempts: number;
   private readonly readIndexReads: boolean;
   private readonly raftConfig: Omit<RaftConfig, 'id' | 'applied'>;
+  private readonly digests = new Map<number, { digest: string; node: number }>();
+  private readonly setup: readonly Req[];
+  private setupNext = 0;
 
   constructor(private readonly o: SimOptions<Req, Res, S>) {
     if (!Number.isSafeInteger(o.nodeCount) || o.nodeCount < 1 || o.nodeCount > 63) throw testkitErrors.create('TW_TESTKIT_BAD_OPTION', `nodeCount must be 1..63, got ${o.nodeCount}`);
@@ -217,15 +236,22 @@ class Simulation<Req, Res, S> implements NodeHost<Res> {
     this.stats = {
       events: 0, time: 0, elections: 0, maxTerm: 0, crashes: 0, writesLost: 0, partitions: 0, transfers: 0, messagesSent: 0,
       messagesDropped: 0, opsInvoked: 0, opsCompleted: 0, opsOpen: 0, appliedEntries: 0, snapshotRestores: 0,
+      digestsCompared: 0, setupDoneAt: 0,
       linearizability: 'skipped',
-      config: `nodes=${o.nodeCount} newLeaderCrash=${this.newLeaderCrashChance} commitCrash=${this.commitCrashChance} delayMax=${this.faults.delayMax} longDelayRate=${this.faults.longDelayRate} electionTick=${this.raftConfig.electionTick} heartbeatTick=${this.raftConfig.heartbeatTick} preVote=${this.raftConfig.preVote} checkQuorum=${this.raftConfig.checkQuorum} maxSizePerMsg=${this.raftConfig.maxSizePerMsg} maxInflightMsgs=${this.raftConfig.maxInflightMsgs} readIndex=${this.readIndexReads}`,
+      config: `service=${o.service.name} nodes=${o.nodeCount} newLeaderCrash=${this.newLeaderCrashChance} commitCrash=${this.commitCrashChance} delayMax=${this.faults.delayMax} longDelayRate=${this.faults.longDelayRate} electionTick=${this.raftConfig.electionTick} heartbeatTick=${this.raftConfig.heartbeatTick} preVote=${this.raftConfig.preVote} checkQuorum=${this.raftConfig.checkQuorum} maxSizePerMsg=${this.raftConfig.maxSizePerMsg} maxInflightMsgs=${this.raftConfig.maxInflightMsgs} readIndex=${this.readIndexReads}`,
     };
     const voters = Array.from({ length: o.nodeCount }, (_, i) => i + 1);
     for (const id of voters) {
-      this.nodes.push(new SimNode<Req, Res>(id, { voters, learners: [] }, { raft: this.raftConfig, compactEvery: 24 + this.rng.int(40), compactKeep: this.rng.int(8), readIndexReads: this.readIndexReads, sendBeforePersist: o.sendBeforePersist ?? false, localReads: o.localReads ?? false }, o.service as SimService<Req, Res, unknown>, this));
+      this.nodes.push(new SimNode<Req, Res>(id, { voters, learners: [] }, { raft: this.raftConfig, compactEvery: 24 + this.rng.int(40), compactKeep: this.rng.int(8), readIndexReads: this.readIndexReads, sendBeforePersist: o.sendBeforePersist ?? false, localReads: o.localReads ?? false, digestEvery: o.digestEvery ?? 0 }, o.service as SimService<Req, Res, unknown>, this));
       this.tickInterval.push(this.faultRng.between(this.faults.tickIntervalMin, this.faults.tickIntervalMax));
     }
-    for (let c = 0; c < o.clientCount; c++) this.clients.push({ id: c + 1, seq: 0, op: undefined, leaderHint: 0, doneAfterHeal: 0 });
+    for (let c = 0; c < o.clientCount; c++) this.clients.push({ id: c + 1, admin: false, seq: 0, op: undefined, leaderHint: 0, doneAfterHeal: 0 });
+    this.setup = o.service.setup ?? [];
+    if (this.setup.length > 0) this.clients.push({ id: o.clientCount + 1, admin: true, seq: 0, op: undefined, leaderHint: 0, doneAfterHeal: 0 });
+  }
+
+  private get setupDone(): boolean {
+    return this.setupNext >= this.setup.length;
   }
 
   // ---- NodeHost ----
@@ -276,17 +302,32 @@ class Simulation<Req, Res, S> implements NodeHost<Res> {
   onSnapshotRestore(): void {
     this.stats.snapshotRestores++;
   }
+  onDigest(node: number, index: number, digest: string): void {
+    const prior = this.digests.get(index);
+    if (prior === undefined) {
+      this.digests.set(index, { digest, node });
+      return;
+    }
+    this.stats.digestsCompared++;
+    if (prior.digest !== digest) {
+      throw new SafetyViolation('state digest', `node ${node} holds state ${digest} after applying index ${index}, node ${prior.node} held ${prior.digest}`);
+    }
+  }
 
   // ---- the run ----
-  run(): SimResult<Req, Res> {
+  async run(): Promise<SimResult<Req, Res>> {
     const o = this.o;
     for (let i = 0; i < this.nodes.length; i++) this.queue.push(this.faultRng.int(this.tickInterval[i]!), { kind: 'tick', node: i + 1, inc: 0 });
-    for (const c of this.clients) this.queue.push(this.clientRng.between(100, 3000), { kind: 'client', client: c.id, token: -1 });
-    this.queue.push(this.faultRng.between(this.faults.faultIntervalMin, this.faults.faultIntervalMax), { kind: 'fault' });
-    this.queue.push(o.faultPhaseTime, { kind: 'heal' });
-    this.queue.push(o.faultPhaseTime + o.livenessBound, { kind: 'livenessDeadline' });
+    for (const c of this.clients) if (c.admin || this.setupDone) this.queue.push(this.clientRng.between(100, 3000), { kind: 'client', client: c.id, token: -1 });
+    if (this.setupDone) {
+      this.startFaults();
+    } else {
+      this.phase = 'setup';
+      this.queue.push(o.livenessBound, { kind: 'setupDeadline' });
+    }
     const eventsMax = o.eventsMax ?? 3_000_000;
     try {
+      for (const n of this.nodes) await n.start();
       while (this.phase !== 'done') {
         const next = this.queue.pop();
         if (next === undefined) throw new SafetyViolation('liveness', 'the event queue ran dry');
@@ -294,12 +335,19 @@ class Simulation<Req, Res, S> implements NodeHost<Res> {
         this.time = next.at;
         this.trace.push(next);
         if (this.trace.length > 80) this.trace.splice(0, 40);
-        this.handle(next.ev);
+        await this.handle(next.ev);
       }
       return this.result(undefined);
     } catch (err) {
       return this.result(err);
     }
+  }
+
+  private startFaults(): void {
+    this.phase = 'faults';
+    this.queue.push(this.time + this.faultRng.between(this.faults.faultIntervalMin, this.faults.faultIntervalMax), { kind: 'fault' });
+    this.queue.push(this.time + this.o.faultPhaseTime, { kind: 'heal' });
+    this.queue.push(this.time + this.o.faultPhaseTime + this.o.livenessBound, { kind: 'livenessDeadline' });
   }
 
   private node(id: number): SimNode<Req, Res> {
@@ -327,12 +375,12 @@ class Simulation<Req, Res, S> implements NodeHost<Res> {
     if (t > this.stats.maxTerm) this.stats.maxTerm = t;
   }
 
-  private handle(ev: SimEvent<Req, Res>): void {
+  private async handle(ev: SimEvent<Req, Res>): Promise<void> {
     switch (ev.kind) {
       case 'tick': {
         const n = this.node(ev.node);
         if (!n.up || n.incarnation !== ev.inc) return;
-        n.tick();
+        await n.tick();
         this.observe(n);
         const base = this.tickInterval[ev.node - 1]!;
         this.queue.push(this.time + base + this.faultRng.int(Math.max(1, base >> 3)), ev);
@@ -341,21 +389,21 @@ class Simulation<Req, Res, S> implements NodeHost<Res> {
       case 'raft': {
         const n = this.node(ev.msg.to);
         if (!n.up || this.isBlocked(ev.msg.from, ev.msg.to)) return;
-        n.receive(ev.msg);
+        await n.receive(ev.msg);
         this.observe(n);
         return;
       }
       case 'disk': {
         const n = this.node(ev.node);
         if (!n.up || n.incarnation !== ev.inc) return;
-        n.diskFlush();
+        await n.diskFlush();
         this.observe(n);
         return;
       }
       case 'request': {
         const n = this.node(ev.to);
         if (!n.up) return;
-        n.clientRequest(ev.req);
+        await n.clientRequest(ev.req);
         this.observe(n);
         return;
       }
@@ -367,13 +415,13 @@ class Simulation<Req, Res, S> implements NodeHost<Res> {
         return;
       case 'fault':
         if (this.phase !== 'faults') return;
-        this.injectFault();
+        await this.injectFault();
         this.queue.push(this.time + this.faultRng.between(this.faults.faultIntervalMin, this.faults.faultIntervalMax), { kind: 'fault' });
         return;
       case 'restart': {
         const n = this.node(ev.node);
         if (n.up || n.incarnation !== ev.inc) return;
-        this.restart(n);
+        await this.restart(n);
         return;
       }
       case 'crash': {
@@ -383,16 +431,19 @@ class Simulation<Req, Res, S> implements NodeHost<Res> {
         return;
       }
       case 'heal':
-        this.heal();
+        await this.heal();
         return;
       case 'livenessDeadline':
         if (this.phase === 'liveness') {
-          const behind = this.clients.filter((c) => c.doneAfterHeal < (this.o.livenessOps ?? 3)).map((c) => `client ${c.id}: ${c.doneAfterHeal}`);
-          throw new SafetyViolation('liveness', `${this.o.livenessBound} time units after healing, clients still short of ${this.o.livenessOps ?? 3} completed requests (${behind.join(', ')}); ${this.roles()}`);
+          const behind = this.clients.filter((c) => !c.admin && c.doneAfterHeal < (this.o.livenessOps ?? 3)).map((c) => `client ${c.id}: ${c.doneAfterHeal}`);
+          throw new SafetyViolation('liveness', `${this.o.livenessBound} time units after healing, clients still short of ${this.o.livenessOps ?? 3} completed requests (${behind.join(', ')})${this.setupDone ? '' : `, setup at step ${this.setupNext} of ${this.setup.length}`}; ${this.roles()}`);
         }
         return;
+      case 'setupDeadline':
+        if (this.phase === 'setup') throw new SafetyViolation('liveness', `setup still at step ${this.setupNext} of ${this.setup.length} after ${this.o.livenessBound} time units on a healthy cluster; ${this.roles()}`);
+        return;
       case 'final':
-        this.finalChecks();
+        await this.finalChecks();
         this.phase = 'done';
         return;
     }
@@ -409,14 +460,14 @@ class Simulation<Req, Res, S> implements NodeHost<Res> {
     this.queue.push(this.time + this.faultRng.between(this.faults.downMin, this.faults.downMax), { kind: 'restart', node: n.id, inc: n.incarnation });
   }
 
-  private restart(n: SimNode<Req, Res>): void {
-    n.restart();
+  private async restart(n: SimNode<Req, Res>): Promise<void> {
+    await n.restart();
     this.tickInterval[n.id - 1] = this.phase === 'faults' ? this.faultRng.between(this.faults.tickIntervalMin, this.faults.tickIntervalMax) : this.faultRng.between(95, 105);
     this.queue.push(this.time + this.faultRng.int(this.tickInterval[n.id - 1]!), { kind: 'tick', node: n.id, inc: n.incarnation });
     this.observe(n);
   }
 
-  private injectFault(): void {
+  private async injectFault(): Promise<void> {
     const r = this.faultRng;
     const n = this.nodes.length;
     const roll = r.int(100);
@@ -462,7 +513,7 @@ class Simulation<Req, Res, S> implements NodeHost<Res> {
       if (leader !== undefined) {
         const target = r.between(1, n);
         if (target !== leader.id) {
-          leader.transferLeadership(target);
+          await leader.transferLeadership(target);
           this.observe(leader);
           this.stats.transfers++;
         }
@@ -478,7 +529,7 @@ class Simulation<Req, Res, S> implements NodeHost<Res> {
     if (both) this.blocked.add(b * 64 + a);
   }
 
-  private heal(): void {
+  private async heal(): Promise<void> {
     this.phase = 'liveness';
     this.blocked.clear();
     this.dropRate = 0;
@@ -487,7 +538,7 @@ class Simulation<Req, Res, S> implements NodeHost<Res> {
     for (const n of this.nodes) {
       if (!n.up) {
         n.incarnation++;
-        this.restart(n);
+        await this.restart(n);
       }
       // Healing includes the clocks: Raft's liveness needs tick rates within its timeout
       // randomisation (a node ticking twice as fast with a stale log can disrupt forever).
@@ -495,9 +546,10 @@ class Simulation<Req, Res, S> implements NodeHost<Res> {
     }
     // Requests still open stay open in the history (maybe applied); clients start afresh.
     for (const c of this.clients) {
+      // The administrator retries its open setup request under a new seq (setup requests are idempotent).
       c.op = undefined;
       c.leaderHint = 0;
-      this.queue.push(this.time + this.clientRng.between(1, 50), { kind: 'client', client: c.id, token: -1 });
+      if (c.admin || this.setupDone) this.queue.push(this.time + this.clientRng.between(1, 50), { kind: 'client', client: c.id, token: -1 });
     }
   }
 
@@ -507,6 +559,14 @@ class Simulation<Req, Res, S> implements NodeHost<Res> {
     if (this.phase === 'quiesce' || this.phase === 'done') return;
     if (token === -1) {
       if (c.op !== undefined) return;
+      if (c.admin) {
+        if (this.setupDone) return;
+        c.seq++;
+        c.op = { opId: -1, seq: c.seq, req: this.setup[this.setupNext]!, attempt: 0, token: 0 };
+        this.sendAttempt(c);
+        return;
+      }
+      if (!this.setupDone) return;
       const req = this.o.service.nextRequest(this.clientRng, c.id);
       c.seq++;
       c.op = { opId: this.recorder.invoke(c.id, req), seq: c.seq, req, attempt: 0, token: 0 };
@@ -515,7 +575,7 @@ class Simulation<Req, Res, S> implements NodeHost<Res> {
       return;
     }
     if (c.op === undefined || c.op.token !== token) return;
-    if (c.op.attempt >= this.requestAttempts) {
+    if (c.op.attempt >= this.requestAttempts && !c.admin) {
       // Give up: the request stays open in the history (it may still be applied).
       c.op = undefined;
       this.queue.push(this.time + this.clientRng.between(1, 100), { kind: 'client', client: c.id, token: -1 });
@@ -547,12 +607,24 @@ class Simulation<Req, Res, S> implements NodeHost<Res> {
       this.queue.push(this.time + this.clientRng.between(20, 200), { kind: 'client', client: c.id, token });
       return;
     }
+    if (c.admin) {
+      c.op = undefined;
+      this.setupNext++;
+      if (this.setupDone) {
+        this.stats.setupDoneAt = this.time;
+        this.startFaults();
+        for (const w of this.clients) if (!w.admin) this.queue.push(this.time + this.clientRng.between(1, 200), { kind: 'client', client: w.id, token: -1 });
+      } else {
+        this.queue.push(this.time + 1, { kind: 'client', client: c.id, token: -1 });
+      }
+      return;
+    }
     this.recorder.complete(c.op.opId, r.result);
     this.stats.opsCompleted++;
     c.op = undefined;
     if (this.phase === 'liveness') {
       c.doneAfterHeal++;
-      if (this.clients.every((x) => x.doneAfterHeal >= (this.o.livenessOps ?? 3))) {
+      if (this.clients.every((x) => x.admin || x.doneAfterHeal >= (this.o.livenessOps ?? 3))) {
         this.phase = 'quiesce';
         this.queue.push(this.time + (this.o.quiesceTime ?? 6000), { kind: 'final' });
         return;
@@ -562,11 +634,13 @@ class Simulation<Req, Res, S> implements NodeHost<Res> {
   }
 
   // ---- the end ----
-  private finalChecks(): void {
+  private async finalChecks(): Promise<void> {
     const applied = new Set(this.nodes.map((n) => n.appliedIndex));
-    const digests = new Set(this.nodes.map((n) => n.digest()));
+    const each: string[] = [];
+    for (const n of this.nodes) each.push(await n.digest());
+    const digests = new Set(each);
     if (applied.size !== 1 || digests.size !== 1) {
-      throw new SafetyViolation('convergence', `after quiescing, nodes differ: ${this.roles()}; ${digests.size} distinct states:\n${this.nodes.map((n) => `    n${n.id}: ${n.digest()}`).join('\n')}`);
+      throw new SafetyViolation('convergence', `after quiescing, nodes differ: ${this.roles()}; ${digests.size} distinct states:\n${this.nodes.map((n, i) => `    n${n.id}: ${each[i]!.slice(0, 2000)}`).join('\n')}`);
     }
     const history = this.recorder.history();
     const report = checkLinearizable(this.o.service.model, history, { maxSteps: this.o.linearizabilityMaxSteps ?? 2_000_000 });
@@ -621,6 +695,6 @@ function describeEvent<Req, Res>(ev: SimEvent<Req, Res>): string {
 }
 
 /** Runs one simulation; the same options give the same result, event for event. */
-export function runSimulation<Req, Res, S>(options: SimOptions<Req, Res, S>): SimResult<Req, Res> {
+export function runSimulation<Req, Res, S>(options: SimOptions<Req, Res, S>): Promise<SimResult<Req, Res>> {
   return new Simulation(options).run();
 }
