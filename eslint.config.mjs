@@ -61,7 +61,7 @@ export default [
   },
   {
     // Core and contract libraries: no I/O and no clock in their sources (tests may use both).
-    files: ['libs/block-format/src/**', 'libs/erasure/src/**', 'libs/placement/src/**', 'libs/raft/src/**', 'libs/transport/src/**', 'libs/block-map/src/**'],
+    files: ['libs/block-format/src/**', 'libs/erasure/src/**', 'libs/placement/src/**', 'libs/raft/src/**', 'libs/transport/src/**', 'libs/block-map/src/**', 'libs/engine-protocols/src/**', 'libs/fragment-protocol/src/**'],
     rules: {
       'no-restricted-imports': ['error', { paths: ioImports.map((name) => ({ name, message: 'core libraries do no I/O: take it through a components object' })) }],
       'no-restricted-globals': ['error',
