@@ -30,6 +30,8 @@ export interface LocalCluster {
   readonly gateway: ManagedProcess | undefined;
   readonly endpoints: Endpoint[];
   readonly gatewayHttp: string | undefined;
+  /** SIGKILLed or stopped storage node i comes back on the same folder and ports. */
+  restartStorage(i: number): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -63,7 +65,9 @@ export async function startLocalCluster(o: LocalClusterOptions): Promise<LocalCl
   const peers = coordPorts.map((p, i) => ({ id: i + 1, address: `127.0.0.1:${p}` }));
   const coordinators: ManagedProcess[] = [];
   const storage: ManagedProcess[] = [];
+  const storageArgs: string[][] = [];
   let gateway: ManagedProcess | undefined;
+  let gatewayHttp: string | undefined;
   const all = (): ManagedProcess[] => [...(gateway ? [gateway] : []), ...storage, ...coordinators];
   const stop = async (): Promise<void> => {
     // Gateway first (no new writes), then storage nodes, then the coordinators.
@@ -116,6 +120,7 @@ export async function startLocalCluster(o: LocalClusterOptions): Promise<LocalCl
           2,
         ),
       );
+      storageArgs.push(['--config', cfg]);
       storage.push(new ManagedProcess(`storage-${i + 1}`, 'storage-node', ['--config', cfg], join(dir, 'logs', `storage-${i + 1}.log`)));
     }
     await Promise.all(storage.map((s) => s.waitFor((l) => l['msg'] === 'registered with the coordinators', 90_000)));
@@ -140,6 +145,36 @@ export async function startLocalCluster(o: LocalClusterOptions): Promise<LocalCl
     } finally {
       client.close();
     }
+    if (o.withGateway) {
+      const cfg = join(dir, 'config', 'gateway.json');
+      writeFileSync(
+        cfg,
+        JSON.stringify(
+          {
+            gatewayId: 'gateway-1',
+            coordinators: coordinatorAddresses,
+            // Small on purpose: the demo's reads then come from the storage nodes, not from DRAM.
+            dramTierBytes: 32 * 1024 * 1024,
+            http: { host: '127.0.0.1', port: gwPorts[0] },
+            resp: { host: '127.0.0.1', port: gwPorts[1] },
+            lmcache: { host: '127.0.0.1', port: gwPorts[2] },
+          },
+          null,
+          2,
+        ),
+      );
+      gateway = new ManagedProcess('gateway', 'gateway', ['--config', cfg], join(dir, 'logs', 'gateway.log'));
+      await gateway.waitFor((l) => l['msg'] === 'gateway started', 90_000);
+      gatewayHttp = `http://127.0.0.1:${gwPorts[0]}`;
+      const t0 = Date.now();
+      for (;;) {
+        const ok = await fetch(`${gatewayHttp}/readyz`).then((r) => r.ok, () => false);
+        if (ok) break;
+        if (Date.now() - t0 > 60_000) throw twctlErrors.create('TW_LOCAL_START_FAILED', 'the gateway never became ready (no cluster map)');
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      o.print(`  gateway up: HTTP ${gatewayHttp}, RESP redis://127.0.0.1:${gwPorts[1]}, LMCache lm://127.0.0.1:${gwPorts[2]}`);
+    }
   } catch (err) {
     for (const p of all()) {
       if (p.exitCode !== undefined || (err as Error).message.includes(p.name)) o.print(`--- last lines of ${p.name}:\n${p.lastLines()}`);
@@ -148,8 +183,22 @@ export async function startLocalCluster(o: LocalClusterOptions): Promise<LocalCl
     throw twctlErrors.create('TW_LOCAL_START_FAILED', `local cluster failed to start: ${(err as Error).message} (logs in ${join(dir, 'logs')})`, { cause: err });
   }
   const endpoints: Endpoint[] = [
+    ...(gatewayHttp === undefined
+      ? []
+      : [
+          { name: 'gateway', what: 'HTTP API, /metrics', address: gatewayHttp },
+          { name: 'gateway', what: 'RESP (redis-cli)', address: `redis://127.0.0.1:${gwPorts[1]}` },
+          { name: 'gateway', what: 'LMCache lm://', address: `lm://127.0.0.1:${gwPorts[2]}` },
+        ]),
     ...coordinators.map((_c, i) => ({ name: `coordinator-${i + 1}`, what: 'gRPC / admin', address: `${coordinatorAddresses[i]}  http://127.0.0.1:${coordAdmin[i]}/metrics` })),
     ...storage.map((_s, i) => ({ name: `storage-${i + 1}`, what: 'fragments / admin', address: `127.0.0.1:${snPorts[i]}  http://127.0.0.1:${snAdmin[i]}/metrics` })),
   ];
-  return { coordinatorAddresses, storage, coordinators, gateway, endpoints, gatewayHttp: undefined, stop };
+  const restartStorage = async (i: number): Promise<void> => {
+    const old = storage[i]!;
+    await old.stop();
+    const p = new ManagedProcess(old.name, 'storage-node', storageArgs[i]!, join(dir, 'logs', `${old.name}.log`));
+    storage[i] = p;
+    await p.waitFor((l) => l['msg'] === 'registered with the coordinators', 90_000);
+  };
+  return { coordinatorAddresses, storage, coordinators, gateway, endpoints, gatewayHttp, restartStorage, stop };
 }

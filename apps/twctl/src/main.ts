@@ -7,12 +7,14 @@
 import { configErrors, helpText, parseArgs } from '@tw/config';
 import { isTwError } from '@tw/errors';
 import { CoordinatorClient } from '@tw/rpc';
+import { runDemo } from './demo.js';
 import { startLocalCluster } from './local-cluster.js';
 
 const FLAGS = [
   { name: 'data-dir', value: 'DIR', description: 'local: where data, configs and logs live (default ./.tw-data)' },
   { name: 'base-port', value: 'PORT', description: 'local: first port of the range the cluster uses (default 7400)' },
   { name: 'storage-nodes', value: 'N', description: 'local: storage nodes (default 6)' },
+  { name: 'no-demo', description: 'local: start the cluster without running the demo workload' },
   { name: 'coordinators', value: 'ADDRS', description: 'cluster-map, namespaces: comma-separated coordinator gRPC addresses (default 127.0.0.1:7401..7403)' },
   { name: 'admin-token', value: 'TOKEN', description: 'namespaces: the coordinators\' admin token, if they require one' },
 ] as const;
@@ -20,8 +22,8 @@ const FLAGS = [
 const USAGE = 'twctl <local | cluster-map | namespaces> [flags]';
 const SUMMARY = [
   'Token Warehouse command line.',
-  '  local        start coordinators, storage nodes and a gateway on this machine, print the',
-  '               endpoints, and stay up until Ctrl-C (then stop everything cleanly)',
+  '  local        start coordinators, storage nodes and a gateway on this machine, run a demo',
+  '               workload, print the endpoints, and stay up until Ctrl-C (then stop cleanly)',
   '  cluster-map  print the cluster map: epoch, storage nodes, their state and address',
   '  namespaces   list namespaces with their usage and redundancy',
 ].join('\n');
@@ -87,16 +89,25 @@ async function main(argv: string[]): Promise<number> {
 async function runLocal(flags: ReadonlyMap<string, string | true>): Promise<number> {
   const dataDir = flags.get('data-dir');
   const print = (line: string): void => void process.stdout.write(`${line}\n`);
-  print('Token Warehouse: starting a local cluster (3 coordinators, 6 storage nodes, ec:4+2)...');
+  const storageNodes = int('storage-nodes', flags.get('storage-nodes'), 6, 6, 32);
+  print(`Token Warehouse: starting a local cluster (3 coordinators, ${storageNodes} storage nodes, ec:4+2, 1 gateway)...`);
   const cluster = await startLocalCluster({
     dataDir: typeof dataDir === 'string' ? dataDir : '.tw-data',
     basePort: int('base-port', flags.get('base-port'), 7400, 1024, 60_000),
     coordinators: 3,
-    storageNodes: int('storage-nodes', flags.get('storage-nodes'), 6, 1, 32),
+    storageNodes,
     redundancy: 'ec:4+2',
-    withGateway: false,
+    withGateway: true,
     print,
   });
+  if (flags.get('no-demo') !== true && cluster.gatewayHttp !== undefined) {
+    try {
+      await runDemo(cluster, cluster.gatewayHttp, print);
+    } catch (err) {
+      await cluster.stop();
+      throw err;
+    }
+  }
   print('\nendpoints:');
   for (const e of cluster.endpoints) print(`  ${e.name.padEnd(15)} ${e.what.padEnd(18)} ${e.address}`);
   print(`\nlogs, configs and data in ${typeof dataDir === 'string' ? dataDir : '.tw-data'}/; stop with Ctrl-C`);

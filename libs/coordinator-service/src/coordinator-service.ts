@@ -246,6 +246,28 @@ export class CoordinatorService {
 
   /** The gRPC Coordinator service implementation. */
   impl(): CoordinatorImpl {
+    const impl = this.#impl();
+    // A replica whose block map is being restored from a snapshot (or refuses work after a
+    // store failure) cannot answer: that is "try another coordinator", not the caller's error.
+    const guard = <A extends unknown[], R>(fn: (...args: A) => Promise<R>) => async (...args: A): Promise<R> => {
+      try {
+        return await fn(...args);
+      } catch (err) {
+        if (isTwError(err, 'TW_BLOCKMAP_RESTORE_INCOMPLETE') || isTwError(err, 'TW_BLOCKMAP_CORRUPT_STATE')) {
+          throw rpcErrors.create('TW_RPC_UNAVAILABLE', `this coordinator cannot serve right now: ${err.message}`, { cause: err });
+        }
+        throw err;
+      }
+    };
+    return Object.fromEntries(Object.entries(impl).map(([k, fn]) => [k, guard((fn as (...a: unknown[]) => Promise<unknown>).bind(impl))])) as unknown as CoordinatorImpl;
+  }
+
+  /** Writes go to the leader: answer NOT_LEADER before touching local state. */
+  #requireLeader(): void {
+    if (!this.#node.isLeader) this.#translate(this.#notLeaderError());
+  }
+
+  #impl(): CoordinatorImpl {
     return {
       lookupPrefix: async (req) => {
         if (req.keys.length > LOOKUP_KEYS_MAX) throw coordinatorErrors.create('TW_COORD_BAD_REQUEST', `lookupPrefix takes at most ${LOOKUP_KEYS_MAX} keys, got ${req.keys.length}`);
@@ -260,6 +282,7 @@ export class CoordinatorService {
         };
       },
       commitBlocks: async (req) => {
+        this.#requireLeader();
         this.#checkNamespaceToken(req.namespace, req.token);
         const blocks = req.blocks.map((b, i) => ({
           key: b.key,
@@ -280,6 +303,7 @@ export class CoordinatorService {
         };
       },
       deleteBlocks: async (req) => {
+        this.#requireLeader();
         this.#checkNamespaceToken(req.namespace, req.token);
         const result = await this.#proposeOk({ op: 'delete-blocks', namespace: req.namespace, keys: req.keys }, this.#requestId(req.requestId));
         return { deleted: result.op === 'delete-blocks' ? result.deleted : 0, index: String(this.#node.appliedIndex) };

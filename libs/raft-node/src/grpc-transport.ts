@@ -63,7 +63,8 @@ export function raftPeerService(node: () => RaftNode | undefined): RaftPeerImpl 
       async function* data(): AsyncGenerator<Uint8Array> {
         for (;;) {
           const n = await it.next();
-          if (n.done) return;
+          // A stream that ends without its last frame was cut (the sender died): never install it.
+          if (n.done) throw raftNodeErrors.create('TW_RAFT_NODE_BAD_MESSAGE', 'snapshot stream ended before its last chunk');
           if (n.value.data.length > 0) yield n.value.data;
           if (n.value.last) return;
         }

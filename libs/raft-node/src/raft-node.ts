@@ -299,7 +299,12 @@ export class RaftNode {
     }
     await mkdir(this.#opts.scratchDir, { recursive: true });
     const file = join(this.#opts.scratchDir, `incoming-${m.snapshot.metadata.index}.snap`);
-    await pipeline(Readable.from(chunks), createWriteStream(file));
+    try {
+      await pipeline(Readable.from(chunks), createWriteStream(file));
+    } catch (err) {
+      await rm(file, { force: true });
+      throw err;
+    }
     if (this.#incoming !== undefined && this.#incoming.file !== file) await rm(this.#incoming.file, { force: true });
     this.#incoming = { index: m.snapshot.metadata.index, file };
     this.#enqueue(() => this.#raw.step(m));

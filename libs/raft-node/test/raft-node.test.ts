@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
 import { type NodeId, seededRandom } from '@tw/raft';
 import { LevelRaftStorage } from '@tw/raft-storage-level';
-import { RaftNode, type RaftPeerTransport, type ReplicatedStateMachine, decodeMessage, encodeMessage } from '../src/index.js';
+import { MessageType, newMessage } from '@tw/raft';
+import { RaftNode, type RaftPeerTransport, type ReplicatedStateMachine, decodeMessage, encodeMessage, raftPeerService } from '../src/index.js';
 
 class KvApp implements ReplicatedStateMachine {
   data = new Map<string, string>();
@@ -198,4 +199,25 @@ describe('RaftNode', () => {
     expect(await attempt).toMatch(/TW_RAFT_NODE_(TIMEOUT|NOT_LEADER)/);
     for (const m of members) expect(m.app.data.has('lonely')).toBe(false);
   });
+});
+
+test('a snapshot stream cut before its last chunk is refused and never installed', async () => {
+  const net = new Net();
+  const members = await cluster(net, 3);
+  await until(() => leaderOf(members) !== undefined, 'a leader');
+  const follower = members.find((m) => !m.node.isLeader)!;
+  const service = raftPeerService(() => follower.node);
+  const header = encodeMessage(
+    newMessage({ type: MessageType.Snap, to: follower.id, from: 99, term: 1000, snapshot: { metadata: { index: 10_000, term: 1000, confState: { voters: [1, 2, 3], learners: [] } }, data: new Uint8Array(0) } }),
+  );
+  async function* cut() {
+    yield { from: '99', metadata: header, data: Buffer.alloc(0), last: false };
+    yield { from: '99', metadata: Buffer.alloc(0), data: Buffer.from('partial image'), last: false };
+  }
+  await expect(service.installSnapshot(cut(), { signal: new AbortController().signal, peer: 'test' })).rejects.toMatchObject({ code: 'TW_RAFT_NODE_BAD_MESSAGE' });
+  // The follower keeps working: a new write reaches it.
+  const leader = leaderOf(members)!;
+  await leader.node.propose(Buffer.from('after=cut'));
+  await until(() => follower.app.data.get('after') === 'cut', 'the follower to apply a later write');
+  expect(follower.node.fatalError).toBeUndefined();
 });
