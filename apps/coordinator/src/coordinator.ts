@@ -12,6 +12,9 @@ import { type RunningGrpcServer, addCoordinatorService, addRaftPeerService, star
 import type { CoordinatorConfig } from './config.js';
 import { coordinatorAppErrors } from './errors.js';
 
+/** Outside the block map's key space (its tags end at 0x08); written only to sync LevelDB's log. */
+const SYNC_MARKER_KEY = Uint8Array.from([0xff, 0x73, 0x79, 0x6e, 0x63]);
+
 export interface RunningCoordinator {
   readonly grpcAddress: string;
   readonly adminUrl: string;
@@ -37,6 +40,12 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger): 
   const db = new ClassicLevel<Uint8Array, Uint8Array>(join(config.dataDir, 'blockmap'), { keyEncoding: 'view', valueEncoding: 'view' });
   await db.open();
   const blockMap = await openBlockMap(levelKvStore(db));
+  // Block-map writes are not fsync'd one by one (Raft replays entries after a crash), but the
+  // Raft log must never be compacted behind state that is not on disk: a one-key synced write
+  // flushes LevelDB's log, and raft-node calls this before every compaction.
+  const flushStore = async (): Promise<void> => {
+    await db.put(SYNC_MARKER_KEY, new Uint8Array(0), { sync: true });
+  };
   const raftLog = await LevelRaftStorage.open(join(config.dataDir, 'raft'), { bootstrap: { voters: [...peers.keys()].sort((a, b) => a - b), learners: [] } });
 
   const registry = createMetricsRegistry();
@@ -55,7 +64,7 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger): 
   const sm = new BlockMapStateMachine(blockMap, (outcome) => {
     commits.inc({ op: outcome.op ?? 'unknown', outcome: outcome.result.ok ? 'ok' : outcome.result.code });
     service.onApplied(outcome);
-  });
+  }, flushStore);
   const transport = new GrpcRaftTransport(config.id, peers);
   let raft: RaftNode | undefined;
   let grpc: RunningGrpcServer | undefined;

@@ -1,0 +1,268 @@
+/**
+ * The coordinator group end to end (issue 5, item 6): three real `tw-coordinator` processes on
+ * loopback (fsync'd Raft log as in production, default tickMs 100 x electionTicks 10), driven
+ * over gRPC by `CoordinatorClient`s in this process.
+ *
+ * - commit_blocks.b{B}.c{C}: block commits per second (blocks, not RPCs) with C concurrent
+ *   clients, each sending CommitBlocks RPCs of B new 48-byte-key records (ec:4+2, 6 fragment
+ *   nodes) back to back. Concurrent RPCs are batched by Raft (all proposals that arrive while a
+ *   Ready is being persisted go into the next one). Baseline: raw classic-level batches of the
+ *   same B records (key + the record's share of the encoded command), `sync: true`, with the same
+ *   C writers in flight, in this process: the single-node durable-write ceiling.
+ * - lookup_prefix.{N}keys.p50/p99: LookupPrefix (includeRecords) of N committed keys, one client,
+ *   one call at a time (each waits for a ReadIndex barrier). Baseline: raw classic-level getMany
+ *   of the same N keys in a database holding the same keys, interleaved with the RPCs.
+ *   lookup_prefix.1024keys.no_records: the same without records in the answer (the cost of
+ *   converting and (de)serialising 1,024 records is the difference).
+ * - failover.kill_to_commit.p50 (ms): SIGKILL the leader, time until a commit through a client
+ *   that knows all three addresses succeeds (the killed member is restarted and caught up between
+ *   rounds). Baseline: the configured election timeout (tickMs x electionTicks), the floor.
+ *
+ * BENCH_QUICK=1 runs shorter windows and 3 failover rounds.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ClassicLevel } from 'classic-level';
+// The bench project is tagged scope:shared; benchmarks measure libs and apps of every scope.
+import { encodeCommand } from '@tw/block-map';
+import { type BlockCommitMsg, CoordinatorClient } from '@tw/rpc';
+import { quick, type Metric, median, percentile, round, scale, withBaseline } from './lib/harness.js';
+import { CoordinatorGroup } from './lib/coordinator-cluster.js';
+
+const TICK_MS = Number(process.env['BENCH_COORD_TICK_MS'] ?? 100);
+const ELECTION_TICKS = Number(process.env['BENCH_COORD_ELECTION_TICKS'] ?? 10);
+const NODES = ['sn-0', 'sn-1', 'sn-2', 'sn-3', 'sn-4', 'sn-5', 'sn-6', 'sn-7'];
+// BENCH_QUICK keeps the run short: the 512-client backlog takes long to drain on 2 cores.
+const CONCURRENCY = quick ? [1, 64] : [1, 64, 512];
+const BATCHES = quick ? [64] : [1, 64];
+const LOOKUP_SIZES = [1, 64, 1024];
+const LOOKUP_MAX = 1024;
+
+let keySeq = 0;
+function nextKey(): Buffer {
+  // LMCache-like: model@rank@chunk-hash, 48 bytes.
+  const i = keySeq++;
+  return Buffer.from(`llama-3.1-8b@0@${i.toString(16).padStart(16, '0')}${'f'.repeat(16)}`, 'latin1');
+}
+
+function blockMsg(key: Buffer, i: number): BlockCommitMsg {
+  return {
+    key,
+    sizeBytes: String(32 * 1024 * 1024),
+    checksum: String((BigInt(i) * 0x9e3779b97f4a7c15n) & 0xffff_ffff_ffff_ffffn),
+    redundancy: '',
+    fragmentNodes: NODES.slice(i % 3, (i % 3) + 6),
+    layout: null,
+    ttlMs: '0',
+    pinned: false,
+    version: '0',
+  };
+}
+
+/** Bytes per record of a B-record CommitBlocks entry (what Raft persists and replicates). */
+function recordBytes(b: number): number {
+  const keys = Array.from({ length: b }, (_, i) => Buffer.from(`llama-3.1-8b@0@${i.toString(16).padStart(16, '0')}${'f'.repeat(16)}`, 'latin1'));
+  const bytes = encodeCommand({
+    clientId: 1,
+    seq: 1,
+    nowMs: 1,
+    command: { op: 'commit-blocks', namespace: 'default', blocks: keys.map((key, i) => ({ key, sizeBytes: 32 * 1024 * 1024, checksum: BigInt(i), fragmentNodes: NODES.slice(i % 3, (i % 3) + 6) })) },
+  });
+  return Math.ceil(bytes.byteLength / b);
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+interface LoadResult {
+  blocksPerSec: number;
+  rpcP50Ms: number;
+  rpcP99Ms: number;
+}
+
+/**
+ * Runs `concurrency` workers calling `op()` back to back (each call does `unit` blocks): a warm-up
+ * of `warmupMs`, then a window of at least `measureMs` that also waits for `concurrency` calls to
+ * complete (so that slow calls are counted), up to 4 x `measureMs`. Calls still in flight after
+ * the window get `drainMs` to finish before the next phase starts.
+ */
+async function closedLoop(concurrency: number, unit: number, warmupMs: number, measureMs: number, drainMs: number, op: (worker: number) => Promise<void>): Promise<LoadResult> {
+  let measuring = false;
+  let stop = false;
+  let done = 0;
+  let calls = 0;
+  const lat: number[] = [];
+  const worker = async (w: number): Promise<void> => {
+    while (!stop) {
+      const t = performance.now();
+      await op(w);
+      if (measuring && !stop) {
+        done += unit;
+        calls++;
+        if (lat.length < 200_000) lat.push(performance.now() - t);
+      }
+    }
+  };
+  let failure: unknown;
+  const all = Promise.all(Array.from({ length: concurrency }, (_, w) => worker(w))).catch((err: unknown) => {
+    failure = err;
+    stop = true;
+  });
+  await sleep(warmupMs);
+  measuring = true;
+  const t0 = performance.now();
+  while (failure === undefined) {
+    await sleep(20);
+    const e = performance.now() - t0;
+    if ((e >= measureMs && calls >= concurrency) || e >= 4 * measureMs) break;
+  }
+  const elapsed = performance.now() - t0;
+  const count = done;
+  stop = true;
+  await Promise.race([all, sleep(drainMs)]);
+  if (failure !== undefined) throw failure;
+  return { blocksPerSec: count / (elapsed / 1000), rpcP50Ms: percentile(lat, 50), rpcP99Ms: percentile(lat, 99) };
+}
+
+const started = performance.now();
+function progress(msg: string): void {
+  process.stderr.write(`[coordinator bench +${((performance.now() - started) / 1000).toFixed(1)}s] ${msg}\n`);
+}
+
+export default async function (): Promise<Metric[]> {
+  const warmupMs = scale(1000, 300);
+  const measureMs = scale(4000, 1000);
+  const baseMs = scale(2000, 500);
+  const drainMs = scale(15_000, 5000);
+  const lookupsPerSize = scale(300, 30);
+  const lookupWarmup = scale(20, 5);
+  const failoverRounds = scale(10, 3);
+  const out: Metric[] = [];
+  const tmp = await mkdtemp(join(tmpdir(), 'tw-bench-coord-raw-'));
+  const group = await CoordinatorGroup.start({ size: 3, tickMs: TICK_MS, electionTicks: ELECTION_TICKS, extra: { pgCount: 4096, redundancy: 'ec:4+2' } });
+  const clients: CoordinatorClient[] = [];
+  const newClient = (opts: ConstructorParameters<typeof CoordinatorClient>[1] = {}): CoordinatorClient => {
+    const c = new CoordinatorClient(group.addresses, { attemptsMax: 200, backoffMs: 10, backoffMaxMs: 100, deadlineMs: 10_000, ...opts });
+    clients.push(c);
+    return c;
+  };
+  const dbs: ClassicLevel<Uint8Array, Uint8Array>[] = [];
+  const openDb = async (name: string): Promise<ClassicLevel<Uint8Array, Uint8Array>> => {
+    const db = new ClassicLevel<Uint8Array, Uint8Array>(join(tmp, name), { keyEncoding: 'view', valueEncoding: 'view' });
+    await db.open();
+    dbs.push(db);
+    return db;
+  };
+  try {
+    progress('group started');
+    const admin = newClient();
+    await group.leader();
+    for (let i = 0; i < NODES.length; i++) {
+      await admin.call('registerNode', {
+        node: { nodeId: NODES[i]!, dataAddress: `127.0.0.1:${7500 + i}`, adminUrl: '', failureDomain: [`host-${i}`], weight: 1, state: 'up', capacityBytes: '0', usedBytes: '0' },
+        requestId: { clientId: 'bench-admin', seq: String(i + 1) },
+      });
+    }
+
+    // ---- (a) commits ----
+    // Workers share a few gRPC channels (HTTP/2 multiplexes); more channels spread the client's cost.
+    const pool = Array.from({ length: 4 }, () => newClient());
+    const committed: Buffer[] = [];
+    let run = 0;
+    for (const b of BATCHES) {
+      const valueBytes = Buffer.alloc(recordBytes(b), 0x5a);
+      for (const c of CONCURRENCY) {
+        const tag = `r${run++}`;
+        const seqs = new Array<number>(c).fill(0);
+        const res = await closedLoop(c, b, warmupMs, measureMs, drainMs, async (w) => {
+          const blocks = Array.from({ length: b }, (_, i) => blockMsg(nextKey(), i));
+          const r = await pool[w % pool.length]!.call('commitBlocks', { namespace: 'default', blocks, requestId: { clientId: `bench-${tag}-w${w}`, seq: String(++seqs[w]!) }, token: '' });
+          if (r.results.length !== b) throw new Error(`commit answered ${r.results.length} results for ${b} blocks`);
+          if (committed.length < 200_000) for (const x of blocks) committed.push(x.key);
+        });
+        // Baseline: the same records as raw fsync'd classic-level batches, same writers in flight.
+        const raw = await openDb(`raw-commit-${tag}`);
+        let rawKeys = 0;
+        const base = await closedLoop(c, b, Math.min(warmupMs, 300), baseMs, drainMs, async () => {
+          const ops = Array.from({ length: b }, () => ({ type: 'put' as const, key: Buffer.from(`raw-${rawKeys++}-${'f'.repeat(36)}`, 'latin1'), value: valueBytes }));
+          await raw.batch(ops, { sync: true });
+        });
+        out.push(withBaseline({ metric: `commit_blocks.b${b}.c${c}`, value: round(res.blocksPerSec), unit: 'ops/s' }, `classic_level.batch_put_fsync.b${b}.c${c}`, base.blocksPerSec));
+        out.push({ metric: `commit_blocks.b${b}.c${c}.rpc.p50`, value: round(res.rpcP50Ms), unit: 'ms' });
+        out.push({ metric: `commit_blocks.b${b}.c${c}.rpc.p99`, value: round(res.rpcP99Ms), unit: 'ms' });
+        progress(`commit b=${b} c=${c}: ${round(res.blocksPerSec)} blocks/s (rpc p50 ${round(res.rpcP50Ms)} ms) vs raw fsync ${round(base.blocksPerSec)}`);
+      }
+    }
+
+    // ---- (b) lookups ----
+    await group.caughtUp(60_000); // no commit backlog left behind
+    // Calls cut off by the drain limit may still complete and append: look up a fixed copy.
+    const known = committed.slice();
+    if (known.length < LOOKUP_MAX) throw new Error(`only ${known.length} committed keys to look up`);
+    const lookupDb = await openDb('raw-lookup');
+    const lookupValue = Buffer.alloc(recordBytes(64), 0x5a);
+    for (let i = 0; i < known.length; i += 1000) {
+      await lookupDb.batch(known.slice(i, i + 1000).map((key) => ({ type: 'put' as const, key, value: lookupValue })));
+    }
+    const reader = newClient();
+    const lookupVariants = [...LOOKUP_SIZES.map((n) => ({ n, records: true })), { n: LOOKUP_MAX, records: false }];
+    for (const { n, records } of lookupVariants) {
+      const rpcMs: number[] = [];
+      const rawMs: number[] = [];
+      for (let r = 0; r < lookupsPerSize + lookupWarmup; r++) {
+        const start = (r * 7919) % (known.length - n + 1);
+        const keys = known.slice(start, start + n);
+        let t = performance.now();
+        const res = await reader.call('lookupPrefix', { namespace: 'default', keys, token: '', includeRecords: records });
+        const dt = performance.now() - t;
+        if (res.hits !== n) throw new Error(`lookupPrefix found ${res.hits} of ${n} committed keys`);
+        t = performance.now();
+        const vs = await lookupDb.getMany(keys);
+        const dtRaw = performance.now() - t;
+        if (vs.some((v) => v === undefined)) throw new Error('raw getMany missed');
+        if (r >= lookupWarmup) {
+          rpcMs.push(dt);
+          rawMs.push(dtRaw);
+        }
+      }
+      const variant = records ? `${n}keys` : `${n}keys.no_records`;
+      for (const p of [50, 99]) {
+        out.push(withBaseline({ metric: `lookup_prefix.${variant}.p${p}`, value: round(percentile(rpcMs, p)), unit: 'ms' }, `classic_level.get_many.${n}keys.p${p}`, percentile(rawMs, p)));
+      }
+    }
+
+    progress('lookups done');
+    // ---- (c) failover ----
+    const floorMs = TICK_MS * ELECTION_TICKS;
+    const fo = newClient({ attemptsMax: 1000, backoffMs: 10, backoffMaxMs: 50, deadlineMs: 2000 });
+    const times: number[] = [];
+    let foSeq = 0;
+    const commitOne = (): Promise<unknown> => fo.call('commitBlocks', { namespace: 'default', blocks: [blockMsg(nextKey(), foSeq)], requestId: { clientId: 'bench-failover', seq: String(++foSeq) }, token: '' });
+    for (let round_ = 0; round_ < failoverRounds; round_++) {
+      await group.caughtUp();
+      const leader = await group.leader();
+      await commitOne(); // the client now talks to the leader
+      await group.kill(leader);
+      const t0 = performance.now();
+      for (let attempt = 0; ; attempt++) {
+        try {
+          await commitOne();
+          break;
+        } catch (err) {
+          if (attempt >= 5 || performance.now() - t0 > 60_000) throw err;
+        }
+      }
+      times.push(performance.now() - t0);
+      progress(`failover ${round_ + 1}/${failoverRounds}: ${round(times[times.length - 1]!)} ms`);
+      await group.startMember(leader);
+    }
+    out.push(withBaseline({ metric: 'failover.kill_to_commit.p50', value: round(median(times)), unit: 'ms' }, `election_timeout.${TICK_MS}msx${ELECTION_TICKS}`, floorMs));
+    out.push({ metric: 'failover.kill_to_commit.max', value: round(Math.max(...times)), unit: 'ms' });
+    return out;
+  } finally {
+    for (const c of clients) c.close();
+    for (const db of dbs) await db.close();
+    await group.stop();
+    await rm(tmp, { recursive: true, force: true });
+  }
+}
