@@ -32,7 +32,8 @@ export default [
           allow: [],
           depConstraints: [
             { sourceTag: 'type:app', onlyDependOnLibsWithTags: ['type:core', 'type:adapter', 'type:contract', 'type:native'] },
-            { sourceTag: 'type:testing', onlyDependOnLibsWithTags: ['type:core', 'type:adapter', 'type:contract', 'type:native', 'type:testing'] },
+            // Multi-process tests may drive an app's own entry points (e.g. twctl's local cluster).
+            { sourceTag: 'type:testing', onlyDependOnLibsWithTags: ['type:core', 'type:adapter', 'type:contract', 'type:native', 'type:testing', 'type:app'] },
             { sourceTag: 'type:adapter', onlyDependOnLibsWithTags: ['type:core', 'type:adapter', 'type:contract', 'type:native'] },
             { sourceTag: 'type:native', onlyDependOnLibsWithTags: ['type:core', 'type:contract'] },
             { sourceTag: 'type:core', onlyDependOnLibsWithTags: ['type:core', 'type:contract'], bannedExternalImports: ioImports },
@@ -48,8 +49,9 @@ export default [
   },
   {
     // Tests may use testing libraries (compliance suites, simulators) whatever their project's
-    // type; the other boundary checks (no relative imports across projects) still apply.
-    files: ['libs/*/test/**', 'apps/*/test/**'],
+    // type, and benchmarks may drive anything, apps included; the other boundary checks (no
+    // relative imports across projects) still apply.
+    files: ['libs/*/test/**', 'apps/*/test/**', 'bench/**'],
     rules: {
       '@nx/enforce-module-boundaries': ['error', { enforceBuildableLibDependency: false, allow: [], depConstraints: [{ sourceTag: '*', onlyDependOnLibsWithTags: ['*'] }] }],
     },

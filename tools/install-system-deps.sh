@@ -2,7 +2,7 @@
 # Debian packages the test suite and the fast paths need. Run as root before `npm ci`
 # (npm ci builds the ISA-L erasure addon against libisal-dev).
 set -euo pipefail
-packages=(libisal-dev redis-tools)
+packages=(libisal-dev redis-tools python3-redis)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

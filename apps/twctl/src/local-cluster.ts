@@ -15,6 +15,8 @@ export interface LocalClusterOptions {
   readonly redundancy: string;
   readonly withGateway: boolean;
   readonly print: (line: string) => void;
+  /** Bytes of the gateway's DRAM tier (default 32 MiB: small on purpose, so big reads come from the storage nodes). */
+  readonly gatewayDramTierBytes?: number;
 }
 
 export interface Endpoint {
@@ -154,7 +156,7 @@ export async function startLocalCluster(o: LocalClusterOptions): Promise<LocalCl
             gatewayId: 'gateway-1',
             coordinators: coordinatorAddresses,
             // Small on purpose: the demo's reads then come from the storage nodes, not from DRAM.
-            dramTierBytes: 32 * 1024 * 1024,
+            dramTierBytes: o.gatewayDramTierBytes ?? 32 * 1024 * 1024,
             http: { host: '127.0.0.1', port: gwPorts[0] },
             resp: { host: '127.0.0.1', port: gwPorts[1] },
             lmcache: { host: '127.0.0.1', port: gwPorts[2] },
