@@ -6,7 +6,11 @@ import type { Listener, Transport } from '@tw/transport';
 import { tcpTransport } from '@tw/transport-tcp';
 import type { StorageNodeConfig } from './config.js';
 import { storageNodeErrors } from './errors.js';
+import { readBufferPool } from './read-buffer-pool.js';
 import { CoordinatorRegistration } from './registration.js';
+
+/** Idle bytes kept in the GET reply buffer pool. */
+const READ_BUFFERS_IDLE_BYTES_MAX = 256 * 1024 * 1024;
 
 export interface RunningStorageNode {
   /** Data-plane address, `host:port`, with the real port when the config asked for 0. */
@@ -79,6 +83,7 @@ export async function startStorageNode(config: StorageNodeConfig, options: { log
   const handler = createFragmentHandler(
     store,
     {
+      readBuffers: readBufferPool(READ_BUFFERS_IDLE_BYTES_MAX),
       onRequest(op, n, outcome, ms) {
         requests.inc({ op, outcome });
         if (n > 0) bytes.inc({ op }, n);

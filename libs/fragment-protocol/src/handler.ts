@@ -10,14 +10,23 @@ import { type CapacityInfo, type ListEntry, Op, decodeRequest, encodeReply } fro
  */
 export interface FragmentStore {
   put(id: Uint8Array, payload: Uint8Array | readonly Uint8Array[], options?: { signal?: AbortSignal }): Promise<{ seq: number }>;
-  get(id: Uint8Array, options?: { signal?: AbortSignal }): Promise<{ bytes: Buffer; seq: number } | undefined>;
+  get(id: Uint8Array, options?: { signal?: AbortSignal; into?: Uint8Array }): Promise<{ bytes: Buffer; seq: number } | undefined>;
   delete(id: Uint8Array, options?: { signal?: AbortSignal }): Promise<boolean>;
   stat(id: Uint8Array): Promise<{ sizeBytes: number; seq: number } | undefined>;
   list(options: { prefix?: Uint8Array; after?: Uint8Array; limit?: number; signal?: AbortSignal }): Promise<{ entries: ListEntry[]; next?: Buffer }>;
   capacity(): CapacityInfo;
 }
 
+/** Reusable buffers for GET replies (a fresh multi-MiB buffer per read costs page faults). */
+export interface ReadBufferPool {
+  /** A buffer of at least `bytes` bytes, owned by the caller until `release`. */
+  acquire(bytes: number): Buffer;
+  release(buffer: Buffer): void;
+}
+
 export interface FragmentHandlerHooks {
+  /** When given, GETs read into pooled buffers, released once the reply has been written. */
+  readBuffers?: ReadBufferPool;
   /** Called after each request with its op name, payload bytes moved and outcome. */
   onRequest?: (op: string, bytes: number, outcome: 'ok' | 'not_found' | 'error', durationMs: number) => void;
 }
@@ -49,10 +58,23 @@ export function createFragmentHandler(store: FragmentStore, hooks: FragmentHandl
           break;
         }
         case Op.GET: {
-          const got = await store.get(req.id, { signal });
+          const pool = hooks.readBuffers;
+          const st = pool === undefined ? undefined : await store.stat(req.id);
+          const into = pool !== undefined && st !== undefined ? pool.acquire(st.sizeBytes) : undefined;
+          let got: { bytes: Buffer; seq: number } | undefined;
+          try {
+            got = await store.get(req.id, into === undefined ? { signal } : { signal, into });
+          } catch (err) {
+            if (into !== undefined) pool!.release(into);
+            throw err;
+          }
           found = got !== undefined;
           bytes = got?.bytes.byteLength ?? 0;
-          reply = got === undefined ? { header: encodeReply({ op: Op.GET, found: false, seq: 0 }) } : { header: encodeReply({ op: Op.GET, found: true, seq: got.seq }), payload: got.bytes };
+          if (got === undefined && into !== undefined) pool!.release(into);
+          reply =
+            got === undefined
+              ? { header: encodeReply({ op: Op.GET, found: false, seq: 0 }) }
+              : { header: encodeReply({ op: Op.GET, found: true, seq: got.seq }), payload: got.bytes, ...(into === undefined ? {} : { onSent: () => pool!.release(into) }) };
           break;
         }
         case Op.DELETE:

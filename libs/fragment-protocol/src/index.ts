@@ -14,5 +14,5 @@ export {
   encodeReply,
   decodeReply,
 } from './messages.js';
-export { type FragmentStore, type FragmentHandlerHooks, createFragmentHandler, checkFragmentPayload } from './handler.js';
+export { type FragmentStore, type FragmentHandlerHooks, type ReadBufferPool, createFragmentHandler, checkFragmentPayload } from './handler.js';
 export { type FetchedFragment, FragmentClient } from './client.js';
