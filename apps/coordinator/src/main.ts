@@ -1,6 +1,5 @@
 /** tw-coordinator: one member of the Raft group that holds the block map and the cluster map. */
-import { configErrors, helpText, parseArgs, parseConfig, readConfigFile } from '@tw/config';
-import { isTwError } from '@tw/errors';
+import { configErrors, helpText, parseArgs, parseConfig, readConfigFile, runCli, waitForStopSignal } from '@tw/config';
 import { createLogger } from '@tw/observability';
 import { type CoordinatorConfig, CoordinatorConfigSchema } from './config.js';
 import { startCoordinator } from './coordinator.js';
@@ -22,32 +21,10 @@ async function main(argv: string[]): Promise<number> {
   const config = parseConfig(CoordinatorConfigSchema, readConfigFile(file), `config file ${file}`) as CoordinatorConfig;
   const log = createLogger({ role: 'coordinator', id: String(config.id), level: config.logLevel });
   const coordinator = await startCoordinator(config, log);
-  await new Promise<void>((resolve) => {
-    const onSignal = (signal: NodeJS.Signals): void => {
-      log.info({ signal }, 'signal received');
-      process.off('SIGTERM', onSignal);
-      process.off('SIGINT', onSignal);
-      resolve();
-    };
-    process.on('SIGTERM', onSignal);
-    process.on('SIGINT', onSignal);
-  });
+  await waitForStopSignal(log);
   await coordinator.stop();
   log.flush();
   return 0;
 }
 
-main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (err: unknown) => {
-    if (isTwError(err)) {
-      process.stderr.write(`tw-coordinator: ${err.code}: ${err.message}\n`);
-      process.exitCode = ['TW_CLI_USAGE', 'TW_CONFIG_INVALID', 'TW_CONFIG_UNREADABLE', 'TW_COORDINATOR_CONFIG'].includes(err.code) ? 2 : 1;
-    } else {
-      process.stderr.write(`tw-coordinator: unexpected failure: ${(err as Error)?.stack ?? String(err)}\n`);
-      process.exitCode = 1;
-    }
-  },
-);
+runCli('tw-coordinator', main, ['TW_COORDINATOR_CONFIG']);

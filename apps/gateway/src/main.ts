@@ -2,8 +2,7 @@
  * tw-gateway: the KV path for inference engines. Serves HTTP, RESP2 (redis://) and LMCache's
  * lm:// over one gateway data path (DRAM tier, erasure coding, batched commits).
  */
-import { configErrors, helpText, parseArgs, parseConfig, readConfigFile } from '@tw/config';
-import { isTwError } from '@tw/errors';
+import { configErrors, helpText, parseArgs, parseConfig, readConfigFile, runCli, waitForStopSignal } from '@tw/config';
 import { createLogger } from '@tw/observability';
 import { GatewayConfigSchema, type GatewayConfig } from './config.js';
 import { startGateway } from './gateway.js';
@@ -27,34 +26,10 @@ async function main(argv: string[]): Promise<number> {
 
   const log = createLogger({ role: 'gateway', id: config.gatewayId, level: config.logLevel });
   const gw = await startGateway(config, { logger: log });
-  await new Promise<void>((resolve) => {
-    const onSignal = (signal: NodeJS.Signals): void => {
-      log.info({ signal }, 'signal received');
-      process.off('SIGTERM', onSignal);
-      process.off('SIGINT', onSignal);
-      resolve();
-    };
-    process.on('SIGTERM', onSignal);
-    process.on('SIGINT', onSignal);
-  });
+  await waitForStopSignal(log);
   await gw.stop();
   log.flush();
   return 0;
 }
 
-main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (err: unknown) => {
-    if (isTwError(err)) {
-      process.stderr.write(`tw-gateway: ${err.code}: ${err.message}\n`);
-      if (err.cause instanceof Error && !isTwError(err.cause) && !err.message.includes(err.cause.message)) process.stderr.write(`  cause: ${err.cause.message}\n`);
-      else if (isTwError(err.cause)) process.stderr.write(`  cause: ${err.cause.code}: ${err.cause.message}\n`);
-      process.exitCode = err.code === 'TW_CLI_USAGE' || err.code === 'TW_CONFIG_INVALID' || err.code === 'TW_CONFIG_UNREADABLE' || err.code === 'TW_GATEWAY_APP_CONFIG' ? 2 : 1;
-    } else {
-      process.stderr.write(`tw-gateway: unexpected failure: ${(err as Error)?.stack ?? String(err)}\n`);
-      process.exitCode = 1;
-    }
-  },
-);
+runCli('tw-gateway', main, ['TW_GATEWAY_APP_CONFIG']);

@@ -2,8 +2,7 @@
  * tw-storage-node: serves fragment put / get / delete / stat / list on the data transport from
  * LevelDB-indexed extents on local disk.
  */
-import { configErrors, helpText, parseArgs, parseConfig, readConfigFile } from '@tw/config';
-import { isTwError } from '@tw/errors';
+import { configErrors, helpText, parseArgs, parseConfig, readConfigFile, runCli, waitForStopSignal } from '@tw/config';
 import { createLogger } from '@tw/observability';
 import { StorageNodeConfigSchema, type StorageNodeConfig } from './config.js';
 import { startStorageNode } from './storage-node.js';
@@ -45,34 +44,10 @@ async function main(argv: string[]): Promise<number> {
 
   const log = createLogger({ role: 'storage-node', id: config.nodeId, level: config.logLevel });
   const node = await startStorageNode(config, { logger: log, rebuildIndex: args.flags.get('rebuild-index') === true });
-  await new Promise<void>((resolve) => {
-    const onSignal = (signal: NodeJS.Signals): void => {
-      log.info({ signal }, 'signal received');
-      process.off('SIGTERM', onSignal);
-      process.off('SIGINT', onSignal);
-      resolve();
-    };
-    process.on('SIGTERM', onSignal);
-    process.on('SIGINT', onSignal);
-  });
+  await waitForStopSignal(log);
   await node.stop();
   log.flush();
   return 0;
 }
 
-main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (err: unknown) => {
-    if (isTwError(err)) {
-      process.stderr.write(`tw-storage-node: ${err.code}: ${err.message}\n`);
-      if (err.cause instanceof Error && !isTwError(err.cause) && !err.message.includes(err.cause.message)) process.stderr.write(`  cause: ${err.cause.message}\n`);
-      else if (isTwError(err.cause)) process.stderr.write(`  cause: ${err.cause.code}: ${err.cause.message}\n`);
-      process.exitCode = err.code === 'TW_CLI_USAGE' || err.code === 'TW_CONFIG_INVALID' || err.code === 'TW_CONFIG_UNREADABLE' ? 2 : 1;
-    } else {
-      process.stderr.write(`tw-storage-node: unexpected failure: ${(err as Error)?.stack ?? String(err)}\n`);
-      process.exitCode = 1;
-    }
-  },
-);
+runCli('tw-storage-node', main);

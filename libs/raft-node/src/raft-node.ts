@@ -20,8 +20,8 @@ import {
   StateType,
   type Storage,
   decodeConfChange,
-  isTwErrorLike,
-} from './raft-imports.js';
+} from '@tw/raft';
+import { isTwError } from '@tw/errors';
 import { raftNodeErrors } from './errors.js';
 import { PEER_BATCH_MESSAGES_MAX, PEER_QUEUE_MESSAGES_MAX, PENDING_PROPOSALS_MAX, PENDING_READS_MAX } from './limits.js';
 import { decodeMessage, encodeMessage } from './message-codec.js';
@@ -230,7 +230,7 @@ export class RaftNode {
         } catch (err) {
           clearTimeout(timer);
           this.#pending.delete(seq);
-          reject(isTwErrorLike(err) && err.code === 'TW_RAFT_PROPOSAL_DROPPED' ? this.#notLeader(err) : err);
+          reject(isTwError(err, 'TW_RAFT_PROPOSAL_DROPPED') ? this.#notLeader(err) : err);
         }
       });
     });
