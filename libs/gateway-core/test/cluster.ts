@@ -83,7 +83,7 @@ export class TestCluster {
     this.clients.push(client);
     let seed = 0x2545f491 + this.gateways.length;
     const gw = createGateway(
-      { gatewayId: `gw-${this.gateways.length}`, commitWindowMs: 1, fragmentTimeoutMs: 5000, ...options },
+      { gatewayId: `gw-${this.gateways.length}`, commitWindowMs: 1, fragmentTimeoutMs: 30_000, ...options },
       {
         transport,
         coordinator: client,
