@@ -1,4 +1,5 @@
 /** Baselines measured in the same run as a data-path benchmark (BENCH.md). */
+import { CONNECTIONS_PER_PEER_MAX_DEFAULT } from '@tw/transport';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, fdatasyncSync, openSync, readSync, unlinkSync, writeSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
@@ -74,13 +75,26 @@ export class RawTcp {
     return sock;
   }
 
-  /** Client -> server: `count` messages of `size` bytes, `inflight` unacknowledged at once. Returns GB/s. */
-  async send(size: number, count: number, inflight: number): Promise<number> {
-    const sock = await this.#connect();
+  /**
+   * Client -> server: `count` messages of `size` bytes, `inflight` unacknowledged at once, spread
+   * over `connections` sockets (default: as many as @tw/transport-tcp pools per peer, so that the
+   * ceiling uses as many TCP streams as the path it is compared with). Returns GB/s.
+   */
+  async send(size: number, count: number, inflight: number, connections = CONNECTIONS_PER_PEER_MAX_DEFAULT): Promise<number> {
+    const socks = await Promise.all(Array.from({ length: Math.min(connections, inflight) }, () => this.#connect()));
     const payload = Buffer.alloc(size, 0x33);
+    const t0 = process.hrtime.bigint();
+    await Promise.all(socks.map((sock, i) => this.#sendOn(sock, payload, share(count, socks.length, i), share(inflight, socks.length, i))));
+    const ns = Number(process.hrtime.bigint() - t0);
+    for (const sock of socks) sock.destroy();
+    return (size * count) / ns;
+  }
+
+  async #sendOn(sock: Socket, payload: Buffer, count: number, inflight: number): Promise<void> {
+    const size = payload.length;
     let acks = 0;
     let sent = 0;
-    const t0 = process.hrtime.bigint();
+    if (count === 0) return;
     await new Promise<void>((resolve) => {
       const pump = (): void => {
         while (sent < count && sent - acks < inflight) {
@@ -101,9 +115,6 @@ export class RawTcp {
       });
       pump();
     });
-    const ns = Number(process.hrtime.bigint() - t0);
-    sock.destroy();
-    return (size * count) / ns;
   }
 
   /**
@@ -111,7 +122,17 @@ export class RawTcp {
    * GB/s. Reads with `onread` into one reused buffer (no allocation per read): the strongest
    * reader node:net offers, so this is a ceiling for a Node data path, not a strawman.
    */
-  async receive(size: number, count: number, inflight: number): Promise<number> {
+  async receive(size: number, count: number, inflight: number, connections = CONNECTIONS_PER_PEER_MAX_DEFAULT): Promise<number> {
+    const n = Math.min(connections, inflight);
+    const runs = await Promise.all(Array.from({ length: n }, (_, i) => this.#receiveOn(size, share(count, n, i), share(inflight, n, i))));
+    const t0 = process.hrtime.bigint();
+    await Promise.all(runs.map((start) => start()));
+    const ns = Number(process.hrtime.bigint() - t0);
+    return (size * count) / ns;
+  }
+
+  /** Connects; the returned function runs the transfer and closes the socket. */
+  async #receiveOn(size: number, count: number, inflight: number): Promise<() => Promise<void>> {
     const readBuf = Buffer.allocUnsafe(4 * 1024 * 1024);
     const header = Buffer.alloc(4);
     let headerHave = 0;
@@ -151,24 +172,31 @@ export class RawTcp {
       sock.once('connect', resolve);
       sock.once('error', reject);
     });
-    const t0 = process.hrtime.bigint();
-    await new Promise<void>((resolve) => {
-      done = resolve;
-      pump = (): void => {
-        while (requested < count && requested - received < inflight) {
-          const head = Buffer.allocUnsafe(5);
-          head[0] = 2;
-          head.writeUInt32LE(size, 1);
-          sock.write(head);
-          requested++;
-        }
-      };
-      pump();
-    });
-    const ns = Number(process.hrtime.bigint() - t0);
-    sock.destroy();
-    return (size * count) / ns;
+    return async () => {
+      if (count > 0) await transfer();
+      sock.destroy();
+    };
+    function transfer(): Promise<void> {
+      return new Promise<void>((resolve) => {
+        done = resolve;
+        pump = (): void => {
+          while (requested < count && requested - received < inflight) {
+            const head = Buffer.allocUnsafe(5);
+            head[0] = 2;
+            head.writeUInt32LE(size, 1);
+            sock.write(head);
+            requested++;
+          }
+        };
+        pump();
+      });
+    }
   }
+}
+
+/** The i-th of n near-equal parts of total. */
+function share(total: number, n: number, i: number): number {
+  return Math.floor(total / n) + (i < total % n ? 1 : 0);
 }
 
 /**
