@@ -62,7 +62,11 @@ import {
 export type FsyncPolicy =
   /** fdatasync after every write (concurrent puts share a sync). */
   | { mode: 'always' }
-  /** group commit: one fdatasync of each extent with pending puts every `intervalMs` (default 5). */
+  /**
+   * group commit: at most one fdatasync of each extent with pending puts every `intervalMs`
+   * (default 5). A put that arrives when the last sync started at least `intervalMs` ago is synced
+   * at once (no added latency when idle); puts arriving sooner wait for the next slot and share it.
+   */
   | { mode: 'group'; intervalMs?: number }
   /** no fdatasync: a put resolves once written to the page cache (survives a process crash, not power loss). */
   | { mode: 'never' };
@@ -239,6 +243,8 @@ export class ExtentStore {
   #flushing: Promise<void> | undefined;
   #flushAgain = false;
   #flushTimer: NodeJS.Timeout | undefined;
+  /** performance.now() when the last flush (sync + index) started; paces group commit. */
+  #lastFlushAtMs = -Infinity;
   #compactTimer: NodeJS.Timeout | undefined;
   #fsFreeBytes = Infinity;
   #fsFreeAt = 0;
@@ -733,13 +739,15 @@ export class ExtentStore {
 
   #scheduleFlush(): void {
     if (this.fsync.mode === 'group' && this.#state === 'open') {
-      if (this.#flushTimer === undefined) {
+      if (this.#flushTimer !== undefined) return;
+      const waitMs = this.#lastFlushAtMs + this.fsync.intervalMs - performance.now();
+      if (waitMs > 0 || this.#flushing !== undefined) {
         this.#flushTimer = setTimeout(() => {
           this.#flushTimer = undefined;
           this.#kickFlush();
-        }, this.fsync.intervalMs);
+        }, Math.max(0, waitMs));
+        return;
       }
-      return;
     }
     this.#kickFlush();
   }
@@ -749,6 +757,7 @@ export class ExtentStore {
       this.#flushAgain = true;
       return;
     }
+    this.#lastFlushAtMs = performance.now();
     this.#flushing = this.#runFlush().finally(() => {
       this.#flushing = undefined;
       if (this.#flushAgain) {
@@ -972,6 +981,16 @@ export class ExtentStore {
     if (options.signal?.aborted) throw abortedError();
     const last = entries[entries.length - 1];
     return entries.length === limit && last !== undefined ? { entries, next: last.id } : { entries };
+  }
+
+  /**
+   * The highest sequence number handed out so far (0 for an empty store). Sequence numbers grow
+   * with every put and delete and survive restarts and compaction, so a caller that notes
+   * (time, lastSeq) knows that every record with a seq at or below it was written by then: a
+   * storage node ages its fragments this way without a timestamp in the record format.
+   */
+  get lastSeq(): number {
+    return this.#nextSeq - 1;
   }
 
   /** Bytes live / garbage / free. */
@@ -1250,9 +1269,16 @@ export class ExtentStore {
     this.#lock = undefined;
   }
 
+  /**
+   * One index lookup, synchronous: LevelDB answers from its block cache or the page cache in
+   * ~10 us, where the async get's round trip through the thread pool costs 45-115 us of this
+   * thread's time (measured: 1 MiB GETs spent more CPU in the async get than in the checksum).
+   * A lookup that misses both caches blocks the loop for one disk read (~100 us here); the index
+   * of a full node (about 100 bytes a fragment) stays in memory in practice.
+   */
   async #indexGet(key: Buffer): Promise<Buffer | undefined> {
     try {
-      return await this.#db!.get(key);
+      return this.#db!.getSync(key);
     } catch (err) {
       this.#checkOpen(); // closed meanwhile: say so
       throw ioError(err, 'index read');
