@@ -1,6 +1,14 @@
 import { type Static, type TObject, Type } from '@sinclair/typebox';
 import { BLOCK_BYTES_MAX, DRAM_TIER_BYTES_CAP, DRAM_TIER_BYTES_DEFAULT } from '@tw/gateway-core';
-import { CONNECTIONS_MAX_DEFAULT, HTTP_BODY_BYTES_MAX_DEFAULT, HTTP_BODY_INFLIGHT_BYTES_MAX_DEFAULT, SHUTDOWN_TIMEOUT_MS_DEFAULT } from './limits.js';
+import {
+  CONNECTIONS_MAX_DEFAULT,
+  COORDINATOR_TOKEN_CACHE_ENTRIES_DEFAULT,
+  COORDINATOR_TOKEN_CACHE_MS_DEFAULT,
+  HTTP_BODY_BYTES_MAX_DEFAULT,
+  HTTP_BODY_INFLIGHT_BYTES_MAX_DEFAULT,
+  NATIVE_INFLIGHT_BYTES_MAX_DEFAULT,
+  SHUTDOWN_TIMEOUT_MS_DEFAULT,
+} from './limits.js';
 
 const host = () => Type.String({ minLength: 1, default: '127.0.0.1' });
 const port = (p: number) => Type.Integer({ minimum: 0, maximum: 65535, default: p, description: '0 picks a free port (printed at start-up)' });
@@ -49,6 +57,28 @@ const schema = Type.Object(
         },
         { additionalProperties: false, description: "LMCache's lm:// server protocol" },
       ),
+    ),
+    native: Type.Optional(
+      Type.Object(
+        {
+          host: host(),
+          port: port(7703),
+          inflightBytesMax: Type.Integer({
+            minimum: 1024 * 1024,
+            default: NATIVE_INFLIGHT_BYTES_MAX_DEFAULT,
+            description: 'Request payload bytes (values, key lists) of all native requests being received or served; beyond it TW_GATEWAY_APP_BUSY',
+          }),
+        },
+        { additionalProperties: false, description: 'Native binary protocol on the data transport (@tw/client)' },
+      ),
+    ),
+    coordinatorTokens: Type.Object(
+      {
+        enabled: Type.Boolean({ default: true, description: "Accept the tokens the coordinators hold for their namespaces (checked with them, cached)" }),
+        cacheMs: Type.Integer({ minimum: 0, maximum: 600_000, default: COORDINATOR_TOKEN_CACHE_MS_DEFAULT, description: 'How long a token verdict is trusted before it is checked again' }),
+        cacheEntries: Type.Integer({ minimum: 1, maximum: 1_000_000, default: COORDINATOR_TOKEN_CACHE_ENTRIES_DEFAULT, description: 'Token verdicts kept' }),
+      },
+      { additionalProperties: false, default: {}, description: 'Namespace tokens from the coordinators; a coordinator outage keeps tokens already verified working' },
     ),
     logLevel: Type.Union([Type.Literal('fatal'), Type.Literal('error'), Type.Literal('warn'), Type.Literal('info'), Type.Literal('debug'), Type.Literal('trace'), Type.Literal('silent')], { default: 'info' }),
     shutdownTimeoutMs: Type.Integer({ minimum: 0, maximum: 600_000, default: SHUTDOWN_TIMEOUT_MS_DEFAULT, description: 'SIGTERM: how long open requests may take' }),

@@ -5,9 +5,13 @@ export const gatewayAppErrors = defineErrors('@tw/gateway', {
   TW_GATEWAY_APP_CONFIG: { description: 'The gateway config is inconsistent (no front-end to listen on, a namespace token that is empty or shared by two namespaces, an lm:// namespace without access).' },
   TW_GATEWAY_APP_START: { description: 'A gateway front-end could not listen on its address (in use, not permitted); the message names the front-end and the address.' },
   TW_GATEWAY_APP_BAD_REQUEST: { description: 'An HTTP request is malformed: a key that is not valid URL encoding, a lookup body that is not JSON {keys: [...]}, a missing body. Nothing was done.' },
-  TW_GATEWAY_APP_UNAUTHORIZED: { description: 'The namespace needs a token and the request carries none or a wrong one (HTTP: Authorization: Bearer TOKEN; RESP: AUTH TOKEN or AUTH NAMESPACE TOKEN).' },
+  TW_GATEWAY_APP_UNAUTHORIZED: { description: 'The namespace needs a token and the request carries none or a wrong one (HTTP: Authorization: Bearer TOKEN; RESP: AUTH TOKEN or AUTH NAMESPACE TOKEN; native: the token of connectClient). Tokens come from the gateway config and from the coordinators\' namespaces.' },
   TW_GATEWAY_APP_NOT_FOUND: { description: 'No committed (or locally accepted) value exists under the key, or the route does not exist.' },
-  TW_GATEWAY_APP_BUSY: { description: 'The HTTP front-end holds as many request body bytes as http.bodyInflightBytesMax allows; retry later.', retryable: true },
+  TW_GATEWAY_APP_BUSY: { description: 'The HTTP (or native) front-end holds as many request body bytes as http.bodyInflightBytesMax (native.inflightBytesMax) allows; retry later.', retryable: true },
+  TW_GATEWAY_APP_TOKEN_CHECK_FAILED: {
+    description: 'The token is not one the gateway knows and the coordinators, which hold the namespaces\' tokens, could not be asked (unreachable, or the check was aborted); retry. Tokens already verified keep working through a coordinator outage.',
+    retryable: true,
+  },
   TW_GATEWAY_APP_BODY_TOO_LARGE: { description: 'The request body is larger than the configured http.bodyBytesMax; split the value or raise the bound.' },
 });
 

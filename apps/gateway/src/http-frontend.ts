@@ -133,9 +133,7 @@ export async function startHttpFrontend(o: HttpFrontendOptions): Promise<HttpFro
     void reply.code(404).send({ code: 'TW_GATEWAY_APP_NOT_FOUND', message: `no route ${req.method} ${req.url.slice(0, 200)}` });
   });
 
-  const authorize = (req: FastifyRequest, ns: string): void => {
-    o.access.check(ns, tokenOf(req), req.socket.remoteAddress);
-  };
+  const authorize = (req: FastifyRequest, ns: string): Promise<void> => o.access.check(ns, tokenOf(req), req.socket.remoteAddress);
   const counted = <T>(op: string, fn: (req: FastifyRequest<{ Params: BlockParams }>, reply: FastifyReply) => Promise<T>) => {
     return async (req: FastifyRequest<{ Params: BlockParams }>, reply: FastifyReply): Promise<T> => {
       try {
@@ -160,7 +158,7 @@ export async function startHttpFrontend(o: HttpFrontendOptions): Promise<HttpFro
   app.put<{ Params: BlockParams }>(
     blockPath,
     counted('put', async (req, reply) => {
-      authorize(req, req.params.ns);
+      await authorize(req, req.params.ns);
       const body = req.body as Chunks | undefined;
       if (body === undefined || body === null || !Array.isArray(body.chunks)) throw gatewayAppErrors.create('TW_GATEWAY_APP_BAD_REQUEST', 'PUT needs a body (application/octet-stream)');
       const mode = (req.query as Record<string, unknown>)['mode'] === 'sync' ? 'sync' : o.putMode;
@@ -171,7 +169,7 @@ export async function startHttpFrontend(o: HttpFrontendOptions): Promise<HttpFro
   app.get<{ Params: BlockParams }>(
     blockPath,
     counted('get', async (req, reply) => {
-      authorize(req, req.params.ns);
+      await authorize(req, req.params.ns);
       const v = await o.gateway.get(req.params.ns, keyOf(req.params.key), { signal: signalOf(req) });
       if (v === undefined) throw gatewayAppErrors.create('TW_GATEWAY_APP_NOT_FOUND', 'no such key');
       return reply.code(200).header('content-type', 'application/octet-stream').send(v);
@@ -180,7 +178,7 @@ export async function startHttpFrontend(o: HttpFrontendOptions): Promise<HttpFro
   app.head<{ Params: BlockParams }>(
     blockPath,
     counted('head', async (req, reply) => {
-      authorize(req, req.params.ns);
+      await authorize(req, req.params.ns);
       const r = await o.gateway.lookupPrefix(req.params.ns, [keyOf(req.params.key)], { signal: signalOf(req) });
       return reply.code(r.hits === 1 ? 200 : 404).send();
     }),
@@ -188,7 +186,7 @@ export async function startHttpFrontend(o: HttpFrontendOptions): Promise<HttpFro
   app.delete<{ Params: BlockParams }>(
     blockPath,
     counted('delete', async (req, reply) => {
-      authorize(req, req.params.ns);
+      await authorize(req, req.params.ns);
       const deleted = await o.gateway.delete(req.params.ns, keyOf(req.params.key), { signal: signalOf(req) });
       if (!deleted) throw gatewayAppErrors.create('TW_GATEWAY_APP_NOT_FOUND', 'no such key');
       return reply.code(204).send();
@@ -197,7 +195,7 @@ export async function startHttpFrontend(o: HttpFrontendOptions): Promise<HttpFro
   app.post<{ Params: BlockParams }>(
     '/v1/namespaces/:ns/lookup-prefix',
     counted('lookup', async (req, reply) => {
-      authorize(req, req.params.ns);
+      await authorize(req, req.params.ns);
       const body = req.body as Chunks | undefined;
       const { keys, prefetch } = parseLookupBody(body);
       const r = await o.gateway.lookupPrefix(req.params.ns, keys, { prefetch, signal: signalOf(req) });

@@ -20,3 +20,13 @@ export const RESP_PARSER_BUFFERED_BYTES_MAX = 8 * MiB;
 export const LM_PARSER_BUFFERED_BYTES_MAX = 8 * MiB;
 /** How long stop() lets connections finish before it destroys them, by default (config shutdownTimeoutMs). */
 export const SHUTDOWN_TIMEOUT_MS_DEFAULT = 10_000;
+/** Native protocol: request payload bytes of all requests being received or served at once, by default (config native.inflightBytesMax). */
+export const NATIVE_INFLIGHT_BYTES_MAX_DEFAULT = 1024 * MiB;
+/** Native protocol: requests of one connection running at once; beyond it the connection is not read. */
+export const NATIVE_INFLIGHT_PER_CONNECTION_MAX = 64;
+/** Coordinator tokens: how long a verdict is trusted (config coordinatorTokens.cacheMs) and how many are kept. */
+export const COORDINATOR_TOKEN_CACHE_MS_DEFAULT = 5_000;
+export const COORDINATOR_TOKEN_CACHE_ENTRIES_DEFAULT = 4_096;
+/** Coordinator tokens: deadline and attempts of one check (an outage must not stall requests long). */
+export const COORDINATOR_TOKEN_CHECK_DEADLINE_MS = 2_000;
+export const COORDINATOR_TOKEN_CHECK_ATTEMPTS = 3;

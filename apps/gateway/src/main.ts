@@ -1,6 +1,6 @@
 /**
- * tw-gateway: the KV path for inference engines. Serves HTTP, RESP2 (redis://) and LMCache's
- * lm:// over one gateway data path (DRAM tier, erasure coding, batched commits).
+ * tw-gateway: the KV path for inference engines. Serves HTTP, RESP2 (redis://), LMCache's
+ * lm:// and the native protocol (@tw/client) over one gateway data path (DRAM tier, erasure coding, batched commits).
  */
 import { configErrors, helpText, parseArgs, parseConfig, readConfigFile, runCli, waitForStopSignal } from '@tw/config';
 import { createLogger } from '@tw/observability';
@@ -11,7 +11,7 @@ const FLAGS = [{ name: 'config', value: 'FILE', description: 'JSON config file (
 
 const USAGE = 'tw-gateway --config FILE';
 const SUMMARY =
-  'Token Warehouse gateway: stores and serves KV-cache blocks for inference engines over HTTP,\nRESP2 (redis://) and LMCache lm://, erasure-coded across the storage nodes the coordinators name.\nSIGTERM finishes open requests, flushes accepted writes and exits.';
+  'Token Warehouse gateway: stores and serves KV-cache blocks for inference engines over HTTP,\nRESP2 (redis://), LMCache lm:// and the native protocol (@tw/client), erasure-coded across the storage nodes the coordinators name.\nSIGTERM finishes open requests, flushes accepted writes and exits.';
 
 async function main(argv: string[]): Promise<number> {
   const args = parseArgs(argv, FLAGS);

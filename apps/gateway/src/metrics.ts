@@ -5,8 +5,8 @@ import { createMetricsRegistry } from '@tw/observability';
 export interface GatewayMetrics {
   readonly registry: Registry;
   readonly hooks: GatewayHooks;
-  /** One front-end request (HTTP route, RESP command, lm:// request) with its outcome. */
-  request(frontend: 'http' | 'resp' | 'lmcache', op: string, outcome: string): void;
+  /** One front-end request (HTTP route, RESP command, lm:// request, native op) with its outcome. */
+  request(frontend: 'http' | 'resp' | 'lmcache' | 'native', op: string, outcome: string): void;
   /** Sets the gateway whose stats() the gauges read (after it is created). */
   attach(gateway: Gateway): void;
 }

@@ -23,7 +23,7 @@ export class GatewayRespBackend implements RespBackend {
     return this.namespace === null;
   }
 
-  async auth(username: Buffer | null, password: Buffer): Promise<RespAuthOutcome> {
+  async auth(username: Buffer | null, password: Buffer, signal?: AbortSignal): Promise<RespAuthOutcome> {
     const token = password.toString('utf8');
     const user = username === null ? null : username.toString('utf8');
     if (user === null || user === 'default') {
@@ -37,7 +37,7 @@ export class GatewayRespBackend implements RespBackend {
       return 'wrongpass';
     }
     // AUTH <namespace> <token>.
-    if (this.access.allows(user, token, this.remote)) {
+    if (await this.access.allows(user, token, this.remote, signal)) {
       this.namespace = user;
       return 'ok';
     }

@@ -57,7 +57,7 @@ export async function startLocalCluster(o: LocalClusterOptions): Promise<LocalCl
   const coordAdmin = Array.from({ length: o.coordinators }, (_, i) => o.basePort + 11 + i);
   const snPorts = Array.from({ length: o.storageNodes }, (_, i) => o.basePort + 101 + i);
   const snAdmin = Array.from({ length: o.storageNodes }, (_, i) => o.basePort + 201 + i);
-  const gwPorts = o.withGateway ? [o.basePort + 300, o.basePort + 301, o.basePort + 302] : [];
+  const gwPorts = o.withGateway ? [o.basePort + 300, o.basePort + 301, o.basePort + 302, o.basePort + 303] : [];
   for (const p of [...coordPorts, ...coordAdmin, ...snPorts, ...snAdmin, ...gwPorts]) {
     if (!(await portFree(p))) {
       throw twctlErrors.create('TW_LOCAL_PORT_IN_USE', `port ${p} on 127.0.0.1 is in use (is another local cluster running?); stop it or use --base-port`, { details: { port: p } });
@@ -160,6 +160,7 @@ export async function startLocalCluster(o: LocalClusterOptions): Promise<LocalCl
             http: { host: '127.0.0.1', port: gwPorts[0] },
             resp: { host: '127.0.0.1', port: gwPorts[1] },
             lmcache: { host: '127.0.0.1', port: gwPorts[2] },
+            native: { host: '127.0.0.1', port: gwPorts[3] },
           },
           null,
           2,
@@ -175,7 +176,7 @@ export async function startLocalCluster(o: LocalClusterOptions): Promise<LocalCl
         if (Date.now() - t0 > 60_000) throw twctlErrors.create('TW_LOCAL_START_FAILED', 'the gateway never became ready (no cluster map)');
         await new Promise((r) => setTimeout(r, 200));
       }
-      o.print(`  gateway up: HTTP ${gatewayHttp}, RESP redis://127.0.0.1:${gwPorts[1]}, LMCache lm://127.0.0.1:${gwPorts[2]}`);
+      o.print(`  gateway up: HTTP ${gatewayHttp}, RESP redis://127.0.0.1:${gwPorts[1]}, LMCache lm://127.0.0.1:${gwPorts[2]}, native (@tw/client) 127.0.0.1:${gwPorts[3]}`);
     }
   } catch (err) {
     for (const p of all()) {
@@ -191,6 +192,7 @@ export async function startLocalCluster(o: LocalClusterOptions): Promise<LocalCl
           { name: 'gateway', what: 'HTTP API, /metrics', address: gatewayHttp },
           { name: 'gateway', what: 'RESP (redis-cli)', address: `redis://127.0.0.1:${gwPorts[1]}` },
           { name: 'gateway', what: 'LMCache lm://', address: `lm://127.0.0.1:${gwPorts[2]}` },
+          { name: 'gateway', what: 'native (@tw/client)', address: `127.0.0.1:${gwPorts[3]}` },
         ]),
     ...coordinators.map((_c, i) => ({ name: `coordinator-${i + 1}`, what: 'gRPC / admin', address: `${coordinatorAddresses[i]}  http://127.0.0.1:${coordAdmin[i]}/metrics` })),
     ...storage.map((_s, i) => ({ name: `storage-${i + 1}`, what: 'fragments / admin', address: `127.0.0.1:${snPorts[i]}  http://127.0.0.1:${snAdmin[i]}/metrics` })),
