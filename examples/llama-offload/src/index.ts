@@ -1,0 +1,14 @@
+export { llamaOffloadErrors } from './errors.js';
+export { generateLlamaGguf, ensureLlamaGguf, type GeneratedModel, FIRST_NORMAL_TOKEN } from './gguf/generate-llama.js';
+export { type LlamaDims, TINY_DIMS, DEMO_DIMS, kvBytesPerToken, validateLlamaDims } from './gguf/llama-spec.js';
+export { loadEngine, loadModel, freshSequence, evaluateForNext, type ContextOptions } from './engine.js';
+export { modelFingerprint, ENGINE_LAYOUT_TAG } from './fingerprint.js';
+export { prefixBlockKeys, cacheableBlocks } from './block-keys.js';
+export { encodeBlock, decodeBlock, type BlockHeader } from './block-value.js';
+export { parseStateFile, sliceCells, assembleStateFile, type StateLayout } from './state-file.js';
+export { WarehouseClient } from './warehouse-client.js';
+export { KvOffload, type KvOffloadOptions, type RestoreResult, type OffloadResult } from './kv-offload.js';
+export { startWarehouse, restartGateway, restartGatewayWarm, gatewayReady } from './cluster.js';
+export { seededPrompt, sameProbabilities } from './prompt.js';
+export { ttftStory, type TtftStoryOptions, type TtftStoryResult } from './ttft-story.js';
+export { runTtftBench, type TtftBenchResult, type TtftPoint } from './ttft-bench.js';

@@ -1,0 +1,200 @@
+import { randomBytes } from 'node:crypto';
+import { open, readFile, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { LlamaContextSequence, Token } from 'node-llama-cpp';
+import { isTwError } from '@tw/errors';
+import { cacheableBlocks, prefixBlockKeys } from './block-keys.js';
+import { decodeBlock, encodeBlock } from './block-value.js';
+import { evaluateForNext } from './engine.js';
+import { assembleStateFile, parseStateFile, sameLayout, sliceCells, type StateLayout } from './state-file.js';
+import type { WarehouseClient } from './warehouse-client.js';
+
+export interface KvOffloadOptions {
+  readonly warehouse: WarehouseClient;
+  /** modelFingerprint() of the loaded model. */
+  readonly fingerprint: string;
+  /** Tokens per block (and per key). */
+  readonly blockTokens: number;
+  /** Where state files are staged for llama.cpp (it loads and saves only files). */
+  readonly tmpDir: string;
+  /** Block PUTs / GETs in flight at once. */
+  readonly concurrency?: number;
+  /** Called when a restore falls back, with why. */
+  readonly onFallback?: (reason: string, err?: unknown) => void;
+}
+
+export interface FirstToken {
+  readonly token: Token;
+  readonly probabilities: Map<Token, number>;
+}
+
+export interface OffloadResult {
+  readonly blocksStored: number;
+  readonly blocksAlreadyStored: number;
+  readonly bytesStored: number;
+  readonly stateFileBytes: number;
+}
+
+export type RestoreResult = FirstToken & {
+  /** 'warehouse': a prefix came from the warehouse; 'prefill': a miss or a refused fetch. */
+  readonly source: 'warehouse' | 'prefill';
+  readonly restoredTokens: number;
+  readonly evaluatedTokens: number;
+  readonly bytesFetched: number;
+  readonly fallbackReason?: string;
+  readonly timings: { lookupMs: number; fetchMs: number; loadMs: number; evaluateMs: number };
+};
+
+async function pool<T>(n: number, count: number, fn: (i: number) => Promise<T>): Promise<T[]> {
+  const out = new Array<T>(count);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < count) {
+      const i = next++;
+      out[i] = await fn(i);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(n, count) }, worker));
+  return out;
+}
+
+/**
+ * The KV cache of one model in the warehouse, block by block. A block holds the KV (every layer's
+ * K and V) of B consecutive tokens of a prompt, cut out of llama.cpp's sequence state file, under
+ * a key that chains the whole prefix up to it; a restore reassembles the state file of the longest
+ * stored prefix and hands it to llama.cpp.
+ */
+export class KvOffload {
+  readonly #o: KvOffloadOptions;
+  constructor(o: KvOffloadOptions) {
+    if (!Number.isInteger(o.blockTokens) || o.blockTokens < 1) throw new RangeError('blockTokens must be a positive integer');
+    this.#o = o;
+  }
+
+  #tmp(what: string): string {
+    return join(this.#o.tmpDir, `${what}-${process.pid}-${randomBytes(6).toString('hex')}.bin`);
+  }
+
+  keysFor(tokens: readonly Token[]): string[] {
+    return prefixBlockKeys(this.#o.fingerprint, tokens as unknown as number[], this.#o.blockTokens, cacheableBlocks(tokens.length, this.#o.blockTokens));
+  }
+
+  /**
+   * Stores the blocks of `tokens` that the warehouse lacks, from `sequence`, which must hold
+   * exactly `tokens` evaluated from an empty context (it may hold more: only the first
+   * cacheable blocks are cut). Runs after the first token, off the request's critical path.
+   */
+  async offload(sequence: LlamaContextSequence, tokens: readonly Token[], signal?: AbortSignal): Promise<OffloadResult> {
+    const keys = this.keysFor(tokens);
+    const B = this.#o.blockTokens;
+    const already = await this.#o.warehouse.lookupPrefix(keys, { signal });
+    if (already === keys.length) return { blocksStored: 0, blocksAlreadyStored: already, bytesStored: 0, stateFileBytes: 0 };
+    const path = this.#tmp('save');
+    try {
+      await sequence.saveStateToFile(path);
+      const state = parseStateFile(await readFile(path));
+      for (let i = 0; i < keys.length * B; i++) {
+        if (state.tokens[i] !== tokens[i]) throw new Error(`the sequence does not hold the prompt (token ${i} differs)`);
+      }
+      const sizes = await pool(this.#o.concurrency ?? 4, keys.length - already, async (j) => {
+        const b = already + j;
+        const { parts, bytes } = encodeBlock({ fingerprint: this.#o.fingerprint, blockIndex: b, firstToken: b * B, cells: B, layout: state.layout }, sliceCells(state, b * B, (b + 1) * B));
+        await this.#o.warehouse.put(keys[b]!, Buffer.concat(parts, bytes), { mode: 'sync', signal });
+        return bytes;
+      });
+      return { blocksStored: sizes.length, blocksAlreadyStored: already, bytesStored: sizes.reduce((a, b) => a + b, 0), stateFileBytes: state.bytes.length };
+    } finally {
+      await unlink(path).catch(() => undefined);
+    }
+  }
+
+  /**
+   * The first token of `tokens` in `sequence` (a fresh, empty one): the longest stored prefix is
+   * fetched, verified and loaded, the rest evaluated. A miss, a gateway error, or a block that
+   * fails verification falls back (to the verified leading blocks, or to a full prefill): a
+   * block that does not verify is never loaded.
+   */
+  async restoreOrPrefill(sequence: LlamaContextSequence, tokens: readonly Token[], signal?: AbortSignal): Promise<RestoreResult> {
+    const B = this.#o.blockTokens;
+    const keys = this.keysFor(tokens);
+    const t0 = performance.now();
+    let hits = 0;
+    let fallbackReason: string | undefined;
+    const fallback = (reason: string, err?: unknown): void => {
+      fallbackReason = reason;
+      this.#o.onFallback?.(reason, err);
+    };
+    try {
+      // No prefetch: the blocks are fetched at once, and the gateway does not join a GET to an
+      // in-flight prefetch of the same block (it would read the fragments twice).
+      hits = await this.#o.warehouse.lookupPrefix(keys, { signal });
+      if (hits === 0) fallback(keys.length === 0 ? 'prompt shorter than one block' : 'miss');
+    } catch (err) {
+      fallback(`lookup failed: ${(err as Error).message}`, err);
+    }
+    const t1 = performance.now();
+    let bytesFetched = 0;
+    const payloads: Buffer[] = [];
+    let layout: StateLayout | undefined;
+    if (hits > 0) {
+      const fetched = await pool(this.#o.concurrency ?? 8, hits, async (i) => {
+        try {
+          const v = await this.#o.warehouse.get(keys[i]!, { signal });
+          if (v === undefined) return new Error(`block ${i} vanished after the lookup`);
+          bytesFetched += v.length;
+          return decodeBlock(v, { fingerprint: this.#o.fingerprint, blockIndex: i, firstToken: i * B, tokens: tokens.slice(i * B, (i + 1) * B) as unknown as number[] });
+        } catch (err) {
+          if (!isTwError(err)) throw err;
+          return err;
+        }
+      });
+      // The leading run of blocks that verified (and share one layout) is usable.
+      for (const f of fetched) {
+        if (f instanceof Error) {
+          fallback(`${f.message}; using the ${payloads.length} verified leading blocks`, f);
+          break;
+        }
+        layout ??= f.header.layout;
+        if (!sameLayout(f.header.layout, layout)) {
+          fallback(`block ${payloads.length} has another layout`);
+          break;
+        }
+        payloads.push(f.payload);
+      }
+    }
+    const t2 = performance.now();
+    let restoredTokens = 0;
+    if (payloads.length > 0 && layout !== undefined) {
+      const path = this.#tmp('load');
+      try {
+        const parts = assembleStateFile(layout, payloads, payloads.map(() => B));
+        const fh = await open(path, 'w');
+        try {
+          await fh.writev(parts);
+        } finally {
+          await fh.close();
+        }
+        await sequence.loadStateFromFile(path, { acceptRisk: true });
+        restoredTokens = payloads.length * B;
+      } catch (err) {
+        fallback(`load failed: ${(err as Error).message}`, err);
+        await sequence.clearHistory();
+        restoredTokens = 0;
+      } finally {
+        await unlink(path).catch(() => undefined);
+      }
+    }
+    const t3 = performance.now();
+    const next = await evaluateForNext(sequence, tokens.slice(restoredTokens));
+    const t4 = performance.now();
+    return {
+      ...next,
+      source: restoredTokens > 0 ? 'warehouse' : 'prefill',
+      restoredTokens,
+      evaluatedTokens: tokens.length - restoredTokens,
+      bytesFetched,
+      ...(fallbackReason === undefined ? {} : { fallbackReason }),
+      timings: { lookupMs: t1 - t0, fetchMs: t2 - t1, loadMs: t3 - t2, evaluateMs: t4 - t3 },
+    };
+  }
+}

@@ -1,0 +1,81 @@
+import { llamaOffloadErrors } from './errors.js';
+
+export interface WarehouseClientOptions {
+  /** The gateway's HTTP base, e.g. http://127.0.0.1:7300. */
+  readonly url: string;
+  readonly namespace?: string;
+  readonly token?: string;
+  readonly timeoutMs?: number;
+}
+
+/** The gateway's HTTP API for blocks (apps/gateway/README.md): PUT / GET / HEAD / DELETE and lookup-prefix. */
+export class WarehouseClient {
+  readonly #base: string;
+  readonly #headers: Record<string, string>;
+  readonly #timeoutMs: number;
+
+  constructor(o: WarehouseClientOptions) {
+    this.#base = `${o.url.replace(/\/$/, '')}/v1/namespaces/${encodeURIComponent(o.namespace ?? 'default')}`;
+    this.#headers = o.token === undefined ? {} : { authorization: `Bearer ${o.token}` };
+    this.#timeoutMs = o.timeoutMs ?? 60_000;
+  }
+
+  #signal(signal?: AbortSignal): AbortSignal {
+    const t = AbortSignal.timeout(this.#timeoutMs);
+    return signal === undefined ? t : AbortSignal.any([signal, t]);
+  }
+
+  async #fail(op: string, key: string, res: Response): Promise<never> {
+    const body = await res.text().catch(() => '');
+    throw llamaOffloadErrors.create('TW_LLAMA_WAREHOUSE', `${op} ${key.slice(0, 80)}: HTTP ${res.status} ${body.slice(0, 200)}`);
+  }
+
+  async #fetch(url: string, init: RequestInit, op: string): Promise<Response> {
+    try {
+      return await fetch(url, init);
+    } catch (err) {
+      throw llamaOffloadErrors.create('TW_LLAMA_WAREHOUSE', `${op}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  /** Stores a value; `sync` waits until the block is committed in the cluster. */
+  async put(key: string, value: Uint8Array, o: { mode?: 'sync' | 'async'; signal?: AbortSignal } = {}): Promise<void> {
+    const res = await this.#fetch(`${this.#base}/blocks/${encodeURIComponent(key)}?mode=${o.mode ?? 'sync'}`, { method: 'PUT', body: value, headers: { ...this.#headers, 'content-type': 'application/octet-stream' }, signal: this.#signal(o.signal) }, 'put');
+    if (res.status !== 201 && res.status !== 202) await this.#fail('put', key, res);
+    await res.arrayBuffer();
+  }
+
+  /** The value, or undefined when absent. */
+  async get(key: string, o: { signal?: AbortSignal } = {}): Promise<Buffer | undefined> {
+    const res = await this.#fetch(`${this.#base}/blocks/${encodeURIComponent(key)}`, { headers: this.#headers, signal: this.#signal(o.signal) }, 'get');
+    if (res.status === 404) {
+      await res.arrayBuffer();
+      return undefined;
+    }
+    if (res.status !== 200) await this.#fail('get', key, res);
+    // A cut-off body either fails here or arrives short and decodeBlock refuses it.
+    try {
+      return Buffer.from(await res.arrayBuffer());
+    } catch (err) {
+      throw llamaOffloadErrors.create('TW_LLAMA_WAREHOUSE', `get ${key.slice(0, 80)}: the body did not arrive whole: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  async delete(key: string, o: { signal?: AbortSignal } = {}): Promise<boolean> {
+    const res = await this.#fetch(`${this.#base}/blocks/${encodeURIComponent(key)}`, { method: 'DELETE', headers: this.#headers, signal: this.#signal(o.signal) }, 'delete');
+    await res.arrayBuffer();
+    if (res.status === 404) return false;
+    if (res.status !== 204) await this.#fail('delete', key, res);
+    return true;
+  }
+
+  /** How many leading keys are stored (one round trip). */
+  async lookupPrefix(keys: readonly string[], o: { prefetch?: boolean; signal?: AbortSignal } = {}): Promise<number> {
+    if (keys.length === 0) return 0;
+    const res = await this.#fetch(`${this.#base}/lookup-prefix`, { method: 'POST', body: JSON.stringify({ keys, prefetch: o.prefetch ?? false }), headers: { ...this.#headers, 'content-type': 'application/json' }, signal: this.#signal(o.signal) }, 'lookup-prefix');
+    if (res.status !== 200) await this.#fail('lookup-prefix', keys[0]!, res);
+    const j = (await res.json()) as { hits?: unknown };
+    if (typeof j.hits !== 'number' || j.hits < 0 || j.hits > keys.length) throw llamaOffloadErrors.create('TW_LLAMA_WAREHOUSE', `lookup-prefix answered ${JSON.stringify(j)}`);
+    return j.hits;
+  }
+}
