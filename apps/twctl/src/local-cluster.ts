@@ -32,6 +32,8 @@ export interface LocalCluster {
   readonly gateway: ManagedProcess | undefined;
   readonly endpoints: Endpoint[];
   readonly gatewayHttp: string | undefined;
+  /** host:port of the gateway's native protocol (@tw/client), when a gateway runs. */
+  readonly gatewayNative: string | undefined;
   /** SIGKILLed or stopped storage node i comes back on the same folder and ports. */
   restartStorage(i: number): Promise<void>;
   stop(): Promise<void>;
@@ -204,5 +206,6 @@ export async function startLocalCluster(o: LocalClusterOptions): Promise<LocalCl
     storage[i] = p;
     await p.waitFor((l) => l['msg'] === 'registered with the coordinators', 90_000);
   };
-  return { coordinatorAddresses, storage, coordinators, gateway, endpoints, gatewayHttp, restartStorage, stop };
+  const gatewayNative = o.withGateway ? `127.0.0.1:${gwPorts[3]}` : undefined;
+  return { coordinatorAddresses, storage, coordinators, gateway, endpoints, gatewayHttp, gatewayNative, restartStorage, stop };
 }

@@ -6,7 +6,7 @@ export { modelFingerprint, ENGINE_LAYOUT_TAG } from './fingerprint.js';
 export { prefixBlockKeys, cacheableBlocks } from './block-keys.js';
 export { encodeBlock, decodeBlock, type BlockHeader } from './block-value.js';
 export { parseStateFile, sliceCells, assembleStateFile, type StateLayout } from './state-file.js';
-export { WarehouseClient } from './warehouse-client.js';
+export { NativeWarehouse, type Warehouse, WarehouseClient } from './warehouse-client.js';
 export { KvOffload, type KvOffloadOptions, type RestoreResult, type OffloadResult } from './kv-offload.js';
 export { startWarehouse, restartGateway, restartGatewayWarm, gatewayReady } from './cluster.js';
 export { seededPrompt, sameProbabilities } from './prompt.js';

@@ -7,10 +7,10 @@ import { cacheableBlocks, prefixBlockKeys } from './block-keys.js';
 import { decodeBlock, encodeBlock } from './block-value.js';
 import { evaluateForNext } from './engine.js';
 import { assembleStateFile, parseStateFile, sameLayout, sliceCells, type StateLayout } from './state-file.js';
-import type { WarehouseClient } from './warehouse-client.js';
+import type { Warehouse } from './warehouse-client.js';
 
 export interface KvOffloadOptions {
-  readonly warehouse: WarehouseClient;
+  readonly warehouse: Warehouse;
   /** modelFingerprint() of the loaded model. */
   readonly fingerprint: string;
   /** Tokens per block (and per key). */

@@ -12,7 +12,7 @@ import { ensureLlamaGguf } from './gguf/generate-llama.js';
 import { DEMO_DIMS, kvBytesPerToken } from './gguf/llama-spec.js';
 import { KvOffload, type RestoreResult } from './kv-offload.js';
 import { sameProbabilities, seededPrompt } from './prompt.js';
-import { WarehouseClient } from './warehouse-client.js';
+import { NativeWarehouse } from './warehouse-client.js';
 
 export interface TtftPoint {
   /** Cached tokens; the prompt is these plus one new token. */
@@ -99,12 +99,14 @@ export async function runTtftBench(o: { tokens: readonly number[]; blockTokens?:
   const llama = await loadEngine({ threads });
   let cluster: Awaited<ReturnType<typeof startWarehouse>> | undefined;
   let gw2: ManagedProcess | undefined;
+  let warehouse: NativeWarehouse | undefined;
   try {
     const model = await loadModel(llama, g.path);
     const maxN = Math.max(...o.tokens);
     // DRAM tier big enough for every point's blocks: the DRAM measurement is a DRAM hit.
     cluster = await startWarehouse({ dataDir: join(work, 'cluster'), coordinators: o.coordinators ?? 1, storageNodes: 6, redundancy: 'ec:4+2', gatewayDramTierBytes: Math.max(64 << 20, 2 * kvBytesPerToken(DEMO_DIMS) * maxN + (64 << 20)) });
-    const warehouse = new WarehouseClient({ url: cluster.gatewayHttp });
+    // The native protocol (@tw/client): the gateway's fast path for bytes (the HTTP API works too).
+    warehouse = await NativeWarehouse.connect({ address: cluster.gatewayNative! });
     // Restores stage llama.cpp's state file in RAM (tmpfs) where there is one.
     const staging = existsSync('/dev/shm') ? mkdtempSync('/dev/shm/tw-bench-ttft-') : work;
     cleanup.push(staging);
@@ -192,6 +194,7 @@ export async function runTtftBench(o: { tokens: readonly number[]; blockTokens?:
     await model.dispose();
     return { modelBytes: g.sizeBytes, kvBytesPerToken: kvBytesPerToken(DEMO_DIMS), blockTokens: B, threads, points };
   } finally {
+    await warehouse?.close();
     await llama.dispose();
     await gw2?.stop();
     await cluster?.stop();

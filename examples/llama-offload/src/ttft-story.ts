@@ -10,7 +10,7 @@ import { ensureLlamaGguf } from './gguf/generate-llama.js';
 import { DEMO_DIMS, kvBytesPerToken } from './gguf/llama-spec.js';
 import { KvOffload } from './kv-offload.js';
 import { sameProbabilities, seededPrompt } from './prompt.js';
-import { WarehouseClient } from './warehouse-client.js';
+import { NativeWarehouse, type Warehouse, WarehouseClient } from './warehouse-client.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const secs = (ms: number): string => (ms / 1000).toFixed(2);
@@ -18,6 +18,8 @@ const secs = (ms: number): string => (ms / 1000).toFixed(2);
 export interface TtftStoryOptions {
   /** The gateway's HTTP base URL. */
   readonly gatewayUrl: string;
+  /** host:port of the gateway's native protocol: used for the blocks when given (faster than HTTP). */
+  readonly gatewayNative?: string;
   /**
    * The cluster (and its data folder) when the caller owns it: the gateway is then restarted
    * between the two requests, so the second one reads from the storage nodes, not from DRAM.
@@ -61,10 +63,12 @@ export async function ttftStory(o: TtftStoryOptions): Promise<TtftStoryResult> {
   const work = mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'tw-ttft-story-'));
   const llama = await loadEngine({ threads });
   let gw2: ManagedProcess | undefined;
+  let closeWarehouse: (() => Promise<void> | undefined) | undefined;
   try {
     const model = await loadModel(llama, g.path);
     try {
-      const warehouse = new WarehouseClient({ url: o.gatewayUrl });
+      const warehouse: Warehouse = o.gatewayNative === undefined ? new WarehouseClient({ url: o.gatewayUrl }) : await NativeWarehouse.connect({ address: o.gatewayNative });
+      closeWarehouse = () => warehouse.close?.();
       const kv = new KvOffload({ warehouse, fingerprint, blockTokens: B, tmpDir: work, onFallback: (r) => print(`  (fallback: ${r})`) });
       // A prompt no earlier run stored: the clock seeds it.
       const prompt = seededPrompt(N, DEMO_DIMS.vocabSize, Date.now() % 1_000_000_007);
@@ -100,6 +104,7 @@ export async function ttftStory(o: TtftStoryOptions): Promise<TtftStoryResult> {
       await model.dispose();
     }
   } finally {
+    await closeWarehouse?.();
     await llama.dispose();
     await gw2?.stop();
     rmSync(work, { recursive: true, force: true });

@@ -1,4 +1,18 @@
+import { type TwClient, connectClient } from '@tw/client';
+import { isTwError } from '@tw/errors';
 import { llamaOffloadErrors } from './errors.js';
+
+/** What KvOffload needs of the warehouse: two clients implement it (native and HTTP). */
+export interface Warehouse {
+  /** Stores a value; `sync` waits until the block is committed in the cluster. */
+  put(key: string, value: Uint8Array, o?: { mode?: 'sync' | 'async'; signal?: AbortSignal }): Promise<void>;
+  /** The value, or undefined when absent. */
+  get(key: string, o?: { signal?: AbortSignal }): Promise<Buffer | undefined>;
+  delete(key: string, o?: { signal?: AbortSignal }): Promise<boolean>;
+  /** How many leading keys are stored (one round trip). */
+  lookupPrefix(keys: readonly string[], o?: { prefetch?: boolean; signal?: AbortSignal }): Promise<number>;
+  close?(): Promise<void>;
+}
 
 export interface WarehouseClientOptions {
   /** The gateway's HTTP base, e.g. http://127.0.0.1:7300. */
@@ -9,7 +23,7 @@ export interface WarehouseClientOptions {
 }
 
 /** The gateway's HTTP API for blocks (apps/gateway/README.md): PUT / GET / HEAD / DELETE and lookup-prefix. */
-export class WarehouseClient {
+export class WarehouseClient implements Warehouse {
   readonly #base: string;
   readonly #headers: Record<string, string>;
   readonly #timeoutMs: number;
@@ -78,4 +92,64 @@ export class WarehouseClient {
     if (typeof j.hits !== 'number' || j.hits < 0 || j.hits > keys.length) throw llamaOffloadErrors.create('TW_LLAMA_WAREHOUSE', `lookup-prefix answered ${JSON.stringify(j)}`);
     return j.hits;
   }
+}
+
+/**
+ * The gateway's native protocol (@tw/client): values travel as transport payloads over a pool of
+ * connections and GETs land in a buffer of the value's size, where the HTTP path goes through
+ * fetch's body stream. This is what restores use by default.
+ */
+export class NativeWarehouse implements Warehouse {
+  private constructor(readonly client: TwClient) {}
+
+  static async connect(o: { address: string; namespace?: string; token?: string; signal?: AbortSignal }): Promise<NativeWarehouse> {
+    try {
+      return new NativeWarehouse(await connectClient({ address: o.address, namespace: o.namespace ?? 'default', ...(o.token === undefined ? {} : { token: o.token }), ...(o.signal === undefined ? {} : { signal: o.signal }) }));
+    } catch (err) {
+      throw wrap('connect', o.address, err);
+    }
+  }
+
+  async put(key: string, value: Uint8Array, o: { mode?: 'sync' | 'async'; signal?: AbortSignal } = {}): Promise<void> {
+    try {
+      await this.client.put(key, value, { mode: o.mode ?? 'sync', ...(o.signal === undefined ? {} : { signal: o.signal }) });
+    } catch (err) {
+      throw wrap('put', key, err);
+    }
+  }
+
+  async get(key: string, o: { signal?: AbortSignal } = {}): Promise<Buffer | undefined> {
+    try {
+      return (await this.client.get(key, o.signal === undefined ? {} : { signal: o.signal })) ?? undefined;
+    } catch (err) {
+      throw wrap('get', key, err);
+    }
+  }
+
+  async delete(key: string, o: { signal?: AbortSignal } = {}): Promise<boolean> {
+    try {
+      return await this.client.delete(key, o.signal === undefined ? {} : { signal: o.signal });
+    } catch (err) {
+      throw wrap('delete', key, err);
+    }
+  }
+
+  async lookupPrefix(keys: readonly string[], o: { prefetch?: boolean; signal?: AbortSignal } = {}): Promise<number> {
+    if (keys.length === 0) return 0;
+    try {
+      const r = await this.client.lookupPrefix(keys, { prefetch: o.prefetch ?? false, ...(o.signal === undefined ? {} : { signal: o.signal }) });
+      return r.hits;
+    } catch (err) {
+      throw wrap('lookup-prefix', keys[0]!, err);
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.client.close();
+  }
+}
+
+function wrap(op: string, key: string, err: unknown): Error {
+  const code = isTwError(err) ? ` (${err.code})` : '';
+  return llamaOffloadErrors.create('TW_LLAMA_WAREHOUSE', `${op} ${key.slice(0, 80)}: ${(err as Error).message}${code}`, { cause: err });
 }

@@ -15,7 +15,7 @@ import { generateLlamaGguf } from '../src/gguf/generate-llama.js';
 import { TINY_DIMS } from '../src/gguf/llama-spec.js';
 import { KvOffload, type RestoreResult } from '../src/kv-offload.js';
 import { sameProbabilities, seededPrompt } from '../src/prompt.js';
-import { WarehouseClient } from '../src/warehouse-client.js';
+import { NativeWarehouse, WarehouseClient } from '../src/warehouse-client.js';
 
 // A 5 MB random Llama (4 layers, 8 heads, 2 KV heads, 1 KiB of KV per token), a 300-token
 // prompt in blocks of 32 tokens (9 cacheable blocks, the last 12 tokens always evaluated).
@@ -31,7 +31,7 @@ describe('llama.cpp KV offload through the gateway and the embedded cluster (ec:
   let llama: Llama | undefined;
   let model: LlamaModel;
   let fingerprint: string;
-  let warehouse: WarehouseClient;
+  let warehouse: NativeWarehouse;
   let kv: KvOffload;
   const fallbacks: string[] = [];
 
@@ -45,11 +45,13 @@ describe('llama.cpp KV offload through the gateway and the embedded cluster (ec:
     llama = await loadEngine({ threads: THREADS });
     model = await loadModel(llama, modelPath);
     cluster = await started;
-    warehouse = new WarehouseClient({ url: cluster.gatewayHttp });
+    // Blocks over the native protocol (the proxy test below drives the HTTP client).
+    warehouse = await NativeWarehouse.connect({ address: cluster.gatewayNative! });
     kv = new KvOffload({ warehouse, fingerprint, blockTokens: B, tmpDir: dir, onFallback: (r) => fallbacks.push(r) });
   });
 
   afterAll(async () => {
+    await warehouse?.close();
     await restartedGateway?.stop();
     await cluster?.stop();
     await model?.dispose();
