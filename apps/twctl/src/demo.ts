@@ -1,4 +1,7 @@
 import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { twctlErrors } from './errors.js';
 import type { LocalCluster } from './local-cluster.js';
 
@@ -126,4 +129,28 @@ export async function runDemo(cluster: LocalCluster, http: string, print: (line:
   print(`4. SIGKILLed ${victim.name} (pid ${victim.pid}); read the ${hits} hits again: all verified in ${(degradedMs / 1000).toFixed(2)} s (${rate(hits * CHUNK_BYTES, degradedMs)}), ${degraded} of them rebuilt from parity`);
   await cluster.restartStorage(1);
   print(`   restarted ${victim.name}; it re-registered with the coordinators`);
+  await llamaStory(cluster, http, print);
+}
+
+/**
+ * The same story with a real engine, when examples/llama-offload is installed (`npm run
+ * demo:ttft` installs it): llama.cpp prefills a prompt, offloads its KV cache, and a fresh context
+ * restores it from the warehouse. Skipped, with a hint, otherwise; a failure there is reported
+ * and does not stop the cluster.
+ */
+async function llamaStory(cluster: LocalCluster, http: string, print: (line: string) => void): Promise<void> {
+  const example = resolve(dirname(fileURLToPath(import.meta.url)), '../../../examples/llama-offload');
+  if (!existsSync(join(example, 'node_modules/node-llama-cpp')) || !import.meta.url.endsWith('.ts')) {
+    print('5. (a real engine: `npm run demo:ttft` installs llama.cpp (node-llama-cpp) and shows time-to-first-token with and without the warehouse)');
+    return;
+  }
+  print('5. a real engine: llama.cpp (node-llama-cpp, CPU) with a generated random-weight Llama model');
+  try {
+    const story = (await import(pathToFileURL(join(example, 'src/ttft-story.ts')).href)) as {
+      ttftStory(o: { gatewayUrl: string; gatewayNative?: string; tokens: number; print: (line: string) => void }): Promise<unknown>;
+    };
+    await story.ttftStory({ gatewayUrl: http, ...(cluster.gatewayNative === undefined ? {} : { gatewayNative: cluster.gatewayNative }), tokens: 2049, print: (l) => print(`   ${l}`) });
+  } catch (err) {
+    print(`   the engine demo failed: ${(err as Error).message}`);
+  }
 }
