@@ -201,9 +201,10 @@ function share(total: number, n: number, i: number): number {
 
 /**
  * Raw sequential file write of `count` x `size` bytes with the storage node's group-commit
- * cadence (one fdatasync per `syncEveryMs`), then a sequential read of the same bytes. GB/s.
+ * cadence (one fdatasync per `syncEveryMs`; with `inflight` 1, one per write), then a sequential
+ * read of the same bytes. GB/s.
  */
-export function rawDisk(dir: string, size: number, count: number, syncEveryMs: number): { writeGBps: number; readGBps: number } {
+export function rawDisk(dir: string, size: number, count: number, syncEveryMs: number, inflight = Infinity): { writeGBps: number; readGBps: number } {
   const file = join(dir, `raw-disk-${size}.bin`);
   const buf = Buffer.alloc(size, 0x44);
   const fd = openSync(file, 'w+');
@@ -212,7 +213,9 @@ export function rawDisk(dir: string, size: number, count: number, syncEveryMs: n
     const t0 = process.hrtime.bigint();
     for (let i = 0; i < count; i++) {
       writeSync(fd, buf, 0, size, i * size);
-      if (performance.now() - lastSync >= syncEveryMs) {
+      // One write in flight: each is acknowledged after its own sync, as the node's group commit
+      // does for a lone put (it syncs at once when no sync ran in the last interval).
+      if (inflight === 1 || performance.now() - lastSync >= syncEveryMs) {
         fdatasyncSync(fd);
         lastSync = performance.now();
       }
