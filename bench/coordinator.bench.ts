@@ -5,37 +5,49 @@
  *
  * - commit_blocks.b{B}.c{C}: block commits per second (blocks, not RPCs) with C concurrent
  *   clients, each sending CommitBlocks RPCs of B new 48-byte-key records (ec:4+2, 6 fragment
- *   nodes) back to back. Concurrent RPCs are batched by Raft (all proposals that arrive while a
- *   Ready is being persisted go into the next one). Baseline: raw classic-level batches of the
- *   same B records (key + the record's share of the encoded command), `sync: true`, with the same
- *   C writers in flight, in this process: the single-node durable-write ceiling.
- * - lookup_prefix.{N}keys.p50/p99: LookupPrefix (includeRecords) of N committed keys, one client,
- *   one call at a time (each waits for a ReadIndex barrier). Baseline: raw classic-level getMany
- *   of the same N keys in a database holding the same keys, interleaved with the RPCs.
- *   lookup_prefix.1024keys.no_records: the same without records in the answer (the cost of
- *   converting and (de)serialising 1,024 records is the difference).
+ *   nodes) back to back, packed (`packed_blocks`). Concurrent RPCs are batched by Raft (all
+ *   proposals that arrive while a Ready is being persisted go into the next one) and applied as
+ *   one batch. Baseline: raw classic-level batches of the same B records (key + the record's
+ *   share of the encoded command), `sync: true`, with the same C writers in flight, in this
+ *   process: the single-node durable-write ceiling. `.cpu_per_block`: CPU microseconds (user +
+ *   system) per committed block, summed over the three coordinators and this process: the
+ *   figure that matters on a shared 2-core machine (20,000 blocks/s needs < 100).
+ *   commit_blocks.messages.b64.c64 (full runs): the same with B protobuf BlockCommit messages.
+ * - lookup_prefix.{N}keys.p50/p99: LookupPrefix (includeRecords, packed) of N committed keys, one
+ *   client, one call at a time (each waits for a ReadIndex barrier), including the client's
+ *   decoding of the packed records. Baseline: raw classic-level getMany of the same N keys in a
+ *   database holding the same keys, interleaved with the RPCs (the coordinator answers from its
+ *   record cache, so the ratio can exceed 1). lookup_prefix.1024keys.no_records: the same
+ *   without records in the answer.
  * - failover.kill_to_commit.p50 (ms): SIGKILL the leader, time until a commit through a client
  *   that knows all three addresses succeeds (the killed member is restarted and caught up between
  *   rounds). Baseline: the configured election timeout (tickMs x electionTicks), the floor.
  *
- * BENCH_QUICK=1 runs shorter windows and 3 failover rounds.
+ * BENCH_QUICK=1 runs shorter windows, the two 512-block commit runs and 3 failover rounds.
  */
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ClassicLevel } from 'classic-level';
 // The bench project is tagged scope:shared; benchmarks measure libs and apps of every scope.
 import { encodeCommand } from '@tw/block-map';
-import { type BlockCommitMsg, CoordinatorClient } from '@tw/rpc';
+import { type BlockCommitMsg, CoordinatorClient, type WireBlockCommit, decodeWireRecords, decodeWireVersions, encodeWireCommits } from '@tw/rpc';
 import { quick, type Metric, median, percentile, round, scale, withBaseline } from './lib/harness.js';
 import { CoordinatorGroup } from './lib/coordinator-cluster.js';
 
 const TICK_MS = Number(process.env['BENCH_COORD_TICK_MS'] ?? 100);
 const ELECTION_TICKS = Number(process.env['BENCH_COORD_ELECTION_TICKS'] ?? 10);
 const NODES = ['sn-0', 'sn-1', 'sn-2', 'sn-3', 'sn-4', 'sn-5', 'sn-6', 'sn-7'];
-// BENCH_QUICK keeps the run short: the 512-client backlog takes long to drain on 2 cores.
-const CONCURRENCY = quick ? [1, 64] : [1, 64, 512];
-const BATCHES = quick ? [64] : [1, 64];
+// Blocks per CommitBlocks RPC x concurrent clients. A gateway sends one prompt's chunks per call
+// (64-1,024); 512 x 512 (262,144 blocks in flight) is left out. BENCH_QUICK: the two best.
+const COMMIT_RUNS: readonly { b: number; c: number }[] = quick
+  ? [{ b: 512, c: 1 }, { b: 512, c: 64 }]
+  : [
+      { b: 1, c: 1 }, { b: 1, c: 64 }, { b: 1, c: 512 },
+      { b: 64, c: 1 }, { b: 64, c: 64 }, { b: 64, c: 512 },
+      { b: 512, c: 1 }, { b: 512, c: 64 },
+    ];
 const LOOKUP_SIZES = [1, 64, 1024];
 const LOOKUP_MAX = 1024;
 
@@ -44,6 +56,28 @@ function nextKey(): Buffer {
   // LMCache-like: model@rank@chunk-hash, 48 bytes.
   const i = keySeq++;
   return Buffer.from(`llama-3.1-8b@0@${i.toString(16).padStart(16, '0')}${'f'.repeat(16)}`, 'latin1');
+}
+
+function wireBlock(key: Buffer, i: number): WireBlockCommit {
+  return { key, sizeBytes: 32 * 1024 * 1024, checksum: (BigInt(i) * 0x9e3779b97f4a7c15n) & 0xffff_ffff_ffff_ffffn, fragmentNodes: NODES.slice(i % 3, (i % 3) + 6) };
+}
+
+/** CPU seconds (user + system) a process has used so far, from /proc (Linux; NaN elsewhere). */
+function cpuSeconds(pid: number | undefined): number {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100;
+  } catch {
+    return NaN;
+  }
+}
+
+function loadAvg(): string {
+  try {
+    return readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+  } catch {
+    return '?';
+  }
 }
 
 function blockMsg(key: Buffer, i: number): BlockCommitMsg {
@@ -76,6 +110,7 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 
 interface LoadResult {
   blocksPerSec: number;
+  blocks: number;
   rpcP50Ms: number;
   rpcP99Ms: number;
 }
@@ -86,7 +121,15 @@ interface LoadResult {
  * complete (so that slow calls are counted), up to 4 x `measureMs`. Calls still in flight after
  * the window get `drainMs` to finish before the next phase starts.
  */
-async function closedLoop(concurrency: number, unit: number, warmupMs: number, measureMs: number, drainMs: number, op: (worker: number) => Promise<void>): Promise<LoadResult> {
+async function closedLoop(
+  concurrency: number,
+  unit: number,
+  warmupMs: number,
+  measureMs: number,
+  drainMs: number,
+  op: (worker: number) => Promise<void>,
+  window?: { start(): void; end(): void },
+): Promise<LoadResult> {
   let measuring = false;
   let stop = false;
   let done = 0;
@@ -109,6 +152,7 @@ async function closedLoop(concurrency: number, unit: number, warmupMs: number, m
     stop = true;
   });
   await sleep(warmupMs);
+  window?.start();
   measuring = true;
   const t0 = performance.now();
   while (failure === undefined) {
@@ -118,10 +162,52 @@ async function closedLoop(concurrency: number, unit: number, warmupMs: number, m
   }
   const elapsed = performance.now() - t0;
   const count = done;
+  window?.end();
   stop = true;
   await Promise.race([all, sleep(drainMs)]);
   if (failure !== undefined) throw failure;
-  return { blocksPerSec: count / (elapsed / 1000), rpcP50Ms: percentile(lat, 50), rpcP99Ms: percentile(lat, 99) };
+  return { blocksPerSec: count / (elapsed / 1000), blocks: count, rpcP50Ms: percentile(lat, 50), rpcP99Ms: percentile(lat, 99) };
+}
+
+/** LookupPrefix latencies (one call at a time) with raw getMany of the same keys interleaved. */
+async function measureLookups(
+  reader: CoordinatorClient,
+  known: readonly Buffer[],
+  lookupDb: ClassicLevel<Uint8Array, Uint8Array>,
+  lookupVariants: readonly { n: number; records: boolean }[],
+  label: string,
+  lookupsPerSize: number,
+  lookupWarmup: number,
+): Promise<Metric[]> {
+  const out: Metric[] = [];
+    for (const { n, records } of lookupVariants) {
+    const rpcMs: number[] = [];
+    const rawMs: number[] = [];
+    for (let r = 0; r < lookupsPerSize + lookupWarmup; r++) {
+      const start = (r * 7919) % (known.length - n + 1);
+      const keys = known.slice(start, start + n);
+      let t = performance.now();
+      const res = await reader.call('lookupPrefix', { namespace: 'default', keys, token: '', includeRecords: records, packed: true });
+      // The caller's cost of reading the packed records is part of the lookup.
+      const got = records ? decodeWireRecords(res.packedRecords!).length : res.hits;
+      const dt = performance.now() - t;
+      if (res.hits !== n || got !== n) throw new Error(`lookupPrefix found ${res.hits} of ${n} committed keys`);
+      t = performance.now();
+      const vs = await lookupDb.getMany(keys);
+      const dtRaw = performance.now() - t;
+      if (vs.some((v) => v === undefined)) throw new Error('raw getMany missed');
+      if (r >= lookupWarmup) {
+        rpcMs.push(dt);
+        rawMs.push(dtRaw);
+      }
+    }
+    const variant = records ? `${n}keys` : `${n}keys.no_records`;
+    for (const p of [50, 99]) {
+      out.push(withBaseline({ metric: `lookup_prefix.${label}${variant}.p${p}`, value: round(percentile(rpcMs, p)), unit: 'ms' }, `classic_level.get_many.${n}keys.p${p}`, percentile(rawMs, p)));
+    }
+  }
+
+  return out;
 }
 
 const started = performance.now();
@@ -139,6 +225,7 @@ export default async function (): Promise<Metric[]> {
   const failoverRounds = scale(10, 3);
   const out: Metric[] = [];
   const tmp = await mkdtemp(join(tmpdir(), 'tw-bench-coord-raw-'));
+  let leaseGroup: CoordinatorGroup | undefined;
   const group = await CoordinatorGroup.start({ size: 3, tickMs: TICK_MS, electionTicks: ELECTION_TICKS, extra: { pgCount: 4096, redundancy: 'ec:4+2' } });
   const clients: CoordinatorClient[] = [];
   const newClient = (opts: ConstructorParameters<typeof CoordinatorClient>[1] = {}): CoordinatorClient => {
@@ -169,29 +256,54 @@ export default async function (): Promise<Metric[]> {
     const pool = Array.from({ length: 4 }, () => newClient());
     const committed: Buffer[] = [];
     let run = 0;
-    for (const b of BATCHES) {
+    const procCpu = (): number => group.members.reduce((sum, m) => sum + cpuSeconds(m.child?.pid), 0) + process.cpuUsage().user / 1e6 + process.cpuUsage().system / 1e6;
+    for (const { b, c } of COMMIT_RUNS) {
       const valueBytes = Buffer.alloc(recordBytes(b), 0x5a);
-      for (const c of CONCURRENCY) {
-        const tag = `r${run++}`;
-        const seqs = new Array<number>(c).fill(0);
-        const res = await closedLoop(c, b, warmupMs, measureMs, drainMs, async (w) => {
-          const blocks = Array.from({ length: b }, (_, i) => blockMsg(nextKey(), i));
-          const r = await pool[w % pool.length]!.call('commitBlocks', { namespace: 'default', blocks, requestId: { clientId: `bench-${tag}-w${w}`, seq: String(++seqs[w]!) }, token: '' });
-          if (r.results.length !== b) throw new Error(`commit answered ${r.results.length} results for ${b} blocks`);
-          if (committed.length < 200_000) for (const x of blocks) committed.push(x.key);
+      const tag = `r${run++}`;
+      const seqs = new Array<number>(c).fill(0);
+      let cpuAtStart = NaN;
+      let cpuAtEnd = NaN;
+      const res = await closedLoop(c, b, warmupMs, measureMs, drainMs, async (w) => {
+        // Packed commits: one bytes field instead of B protobuf messages with u64 strings.
+        const keys = Array.from({ length: b }, () => nextKey());
+        const r = await pool[w % pool.length]!.call('commitBlocks', {
+          namespace: 'default',
+          blocks: [],
+          packedBlocks: encodeWireCommits(keys.map((key, i) => wireBlock(key, i))),
+          requestId: { clientId: `bench-${tag}-w${w}`, seq: String(++seqs[w]!) },
+          token: '',
         });
-        // Baseline: the same records as raw fsync'd classic-level batches, same writers in flight.
-        const raw = await openDb(`raw-commit-${tag}`);
-        let rawKeys = 0;
-        const base = await closedLoop(c, b, Math.min(warmupMs, 300), baseMs, drainMs, async () => {
-          const ops = Array.from({ length: b }, () => ({ type: 'put' as const, key: Buffer.from(`raw-${rawKeys++}-${'f'.repeat(36)}`, 'latin1'), value: valueBytes }));
-          await raw.batch(ops, { sync: true });
-        });
-        out.push(withBaseline({ metric: `commit_blocks.b${b}.c${c}`, value: round(res.blocksPerSec), unit: 'ops/s' }, `classic_level.batch_put_fsync.b${b}.c${c}`, base.blocksPerSec));
-        out.push({ metric: `commit_blocks.b${b}.c${c}.rpc.p50`, value: round(res.rpcP50Ms), unit: 'ms' });
-        out.push({ metric: `commit_blocks.b${b}.c${c}.rpc.p99`, value: round(res.rpcP99Ms), unit: 'ms' });
-        progress(`commit b=${b} c=${c}: ${round(res.blocksPerSec)} blocks/s (rpc p50 ${round(res.rpcP50Ms)} ms) vs raw fsync ${round(base.blocksPerSec)}`);
-      }
+        if (decodeWireVersions(r.packedVersions!).length !== b) throw new Error(`commit answered the wrong number of versions for ${b} blocks`);
+        if (committed.length < 200_000) for (const key of keys) committed.push(key);
+      }, { start: () => (cpuAtStart = procCpu()), end: () => (cpuAtEnd = procCpu()) });
+      // Blocks acknowledged in the window; the CPU the group spent meanwhile (work still in flight
+      // at either edge roughly cancels out at steady state).
+      const cpuUs = (1e6 * (cpuAtEnd - cpuAtStart)) / Math.max(1, res.blocks);
+      // Baseline: the same records as raw fsync'd classic-level batches, same writers in flight.
+      const raw = await openDb(`raw-commit-${tag}`);
+      let rawKeys = 0;
+      const base = await closedLoop(c, b, Math.min(warmupMs, 300), baseMs, drainMs, async () => {
+        const ops = Array.from({ length: b }, () => ({ type: 'put' as const, key: Buffer.from(`raw-${rawKeys++}-${'f'.repeat(36)}`, 'latin1'), value: valueBytes }));
+        await raw.batch(ops, { sync: true });
+      });
+      out.push(withBaseline({ metric: `commit_blocks.b${b}.c${c}`, value: round(res.blocksPerSec), unit: 'ops/s' }, `classic_level.batch_put_fsync.b${b}.c${c}`, base.blocksPerSec));
+      out.push({ metric: `commit_blocks.b${b}.c${c}.rpc.p50`, value: round(res.rpcP50Ms), unit: 'ms' });
+      out.push({ metric: `commit_blocks.b${b}.c${c}.rpc.p99`, value: round(res.rpcP99Ms), unit: 'ms' });
+      out.push({ metric: `commit_blocks.b${b}.c${c}.cpu_per_block`, value: round(cpuUs), unit: 'us' });
+      progress(`commit b=${b} c=${c}: ${round(res.blocksPerSec)} blocks/s (rpc p50 ${round(res.rpcP50Ms)} ms, ${round(cpuUs)} cpu-us/block over 3 coordinators + client) vs raw fsync ${round(base.blocksPerSec)}; load ${loadAvg()}`);
+    }
+    if (!quick) {
+      // The message form (B BlockCommit messages, u64s as strings) at the commit runs' best shape, for comparison.
+      const b = 64;
+      const c = 64;
+      const seqs = new Array<number>(c).fill(0);
+      const res = await closedLoop(c, b, warmupMs, measureMs, drainMs, async (w) => {
+        const blocks = Array.from({ length: b }, (_, i) => blockMsg(nextKey(), i));
+        const r = await pool[w % pool.length]!.call('commitBlocks', { namespace: 'default', blocks, requestId: { clientId: `bench-msg-w${w}`, seq: String(++seqs[w]!) }, token: '' });
+        if (r.results.length !== b) throw new Error(`commit answered ${r.results.length} results for ${b} blocks`);
+      });
+      out.push({ metric: `commit_blocks.messages.b${b}.c${c}`, value: round(res.blocksPerSec), unit: 'ops/s' });
+      progress(`commit (message form) b=${b} c=${c}: ${round(res.blocksPerSec)} blocks/s`);
     }
 
     // ---- (b) lookups ----
@@ -206,31 +318,7 @@ export default async function (): Promise<Metric[]> {
     }
     const reader = newClient();
     const lookupVariants = [...LOOKUP_SIZES.map((n) => ({ n, records: true })), { n: LOOKUP_MAX, records: false }];
-    for (const { n, records } of lookupVariants) {
-      const rpcMs: number[] = [];
-      const rawMs: number[] = [];
-      for (let r = 0; r < lookupsPerSize + lookupWarmup; r++) {
-        const start = (r * 7919) % (known.length - n + 1);
-        const keys = known.slice(start, start + n);
-        let t = performance.now();
-        const res = await reader.call('lookupPrefix', { namespace: 'default', keys, token: '', includeRecords: records });
-        const dt = performance.now() - t;
-        if (res.hits !== n) throw new Error(`lookupPrefix found ${res.hits} of ${n} committed keys`);
-        t = performance.now();
-        const vs = await lookupDb.getMany(keys);
-        const dtRaw = performance.now() - t;
-        if (vs.some((v) => v === undefined)) throw new Error('raw getMany missed');
-        if (r >= lookupWarmup) {
-          rpcMs.push(dt);
-          rawMs.push(dtRaw);
-        }
-      }
-      const variant = records ? `${n}keys` : `${n}keys.no_records`;
-      for (const p of [50, 99]) {
-        out.push(withBaseline({ metric: `lookup_prefix.${variant}.p${p}`, value: round(percentile(rpcMs, p)), unit: 'ms' }, `classic_level.get_many.${n}keys.p${p}`, percentile(rawMs, p)));
-      }
-    }
-
+    out.push(...(await measureLookups(reader, known, lookupDb, lookupVariants, '', lookupsPerSize, lookupWarmup)));
     progress('lookups done');
     // ---- (c) failover ----
     const floorMs = TICK_MS * ELECTION_TICKS;
@@ -258,11 +346,35 @@ export default async function (): Promise<Metric[]> {
     }
     out.push(withBaseline({ metric: 'failover.kill_to_commit.p50', value: round(median(times)), unit: 'ms' }, `election_timeout.${TICK_MS}msx${ELECTION_TICKS}`, floorMs));
     out.push({ metric: 'failover.kill_to_commit.max', value: round(Math.max(...times)), unit: 'ms' });
+    await group.stop();
+
+    // ---- (d) lookups with lease reads (the `leaseReads` option; ReadIndex stays the default) ----
+    leaseGroup = await CoordinatorGroup.start({ size: 3, tickMs: TICK_MS, electionTicks: ELECTION_TICKS, extra: { pgCount: 4096, redundancy: 'ec:4+2', leaseReads: true } });
+    const leaseAdmin = new CoordinatorClient(leaseGroup.addresses, { attemptsMax: 200, backoffMs: 10, backoffMaxMs: 100, deadlineMs: 10_000 });
+    clients.push(leaseAdmin);
+    await leaseGroup.leader();
+    for (let i = 0; i < NODES.length; i++) {
+      await leaseAdmin.call('registerNode', {
+        node: { nodeId: NODES[i]!, dataAddress: `127.0.0.1:${7500 + i}`, adminUrl: '', failureDomain: [`host-${i}`], weight: 1, state: 'up', capacityBytes: '0', usedBytes: '0' },
+        requestId: { clientId: 'bench-admin', seq: String(i + 1) },
+      });
+    }
+    const leaseKeys: Buffer[] = [];
+    for (let r = 0; r < 8; r++) {
+      const keys = Array.from({ length: 512 }, () => nextKey());
+      await leaseAdmin.call('commitBlocks', { namespace: 'default', blocks: [], packedBlocks: encodeWireCommits(keys.map((key, i) => wireBlock(key, i))), requestId: { clientId: 'bench-lease', seq: String(r + 1) }, token: '' });
+      leaseKeys.push(...keys);
+    }
+    const leaseDb = await openDb('raw-lookup-lease');
+    await leaseDb.batch(leaseKeys.map((key) => ({ type: 'put' as const, key, value: lookupValue })));
+    out.push(...(await measureLookups(leaseAdmin, leaseKeys, leaseDb, [{ n: 1, records: true }, { n: LOOKUP_MAX, records: true }], 'lease.', lookupsPerSize, lookupWarmup)));
+    progress(`lease-read lookups done; load ${loadAvg()}`);
     return out;
   } finally {
     for (const c of clients) c.close();
     for (const db of dbs) await db.close();
     await group.stop();
+    await leaseGroup?.stop();
     await rm(tmp, { recursive: true, force: true });
   }
 }

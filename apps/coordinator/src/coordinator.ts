@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { ClassicLevel } from 'classic-level';
 import { Counter, Gauge } from 'prom-client';
 import { parseRedundancy } from '@tw/block-format';
-import { levelKvStore, openBlockMap } from '@tw/block-map';
+import { cachingKvStore, isBlockRecordKey, levelKvStore, openBlockMap } from '@tw/block-map';
 import { BlockMapStateMachine, CoordinatorService } from '@tw/coordinator-service';
 import { type AdminHttp, type Logger, createMetricsRegistry, startAdminHttp } from '@tw/observability';
 import { seededRandom } from '@tw/raft';
@@ -11,6 +11,7 @@ import { LevelRaftStorage } from '@tw/raft-storage-level';
 import { type RunningGrpcServer, addCoordinatorService, addRaftPeerService, startGrpcServer } from '@tw/rpc';
 import type { CoordinatorConfig } from './config.js';
 import { coordinatorAppErrors } from './errors.js';
+import { addBadFragmentRoutes, registerFragmentMetrics } from './fragment-admin.js';
 
 /** Outside the block map's key space (its tags end at 0x08); written only to sync LevelDB's log. */
 const SYNC_MARKER_KEY = Uint8Array.from([0xff, 0x73, 0x79, 0x6e, 0x63]);
@@ -39,11 +40,16 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger): 
 
   const db = new ClassicLevel<Uint8Array, Uint8Array>(join(config.dataDir, 'blockmap'), { keyEncoding: 'view', valueEncoding: 'view' });
   await db.open();
-  const blockMap = await openBlockMap(levelKvStore(db));
+  // Write-behind with a record cache: an apply's writes reach LevelDB as one batch per flush
+  // (not one per entry), and lookups of recently written or read records skip LevelDB.
+  const store = cachingKvStore(levelKvStore(db), { cacheable: isBlockRecordKey, cacheEntriesMax: config.blockCacheEntries });
+  const blockMap = await openBlockMap(store);
   // Block-map writes are not fsync'd one by one (Raft replays entries after a crash), but the
-  // Raft log must never be compacted behind state that is not on disk: a one-key synced write
-  // flushes LevelDB's log, and raft-node calls this before every compaction.
+  // Raft log must never be compacted behind state that is not on disk: everything staged goes to
+  // LevelDB, then a one-key synced write flushes LevelDB's log; raft-node calls this before every
+  // compaction.
   const flushStore = async (): Promise<void> => {
+    await store.flush();
     await db.put(SYNC_MARKER_KEY, new Uint8Array(0), { sync: true });
   };
   const raftLog = await LevelRaftStorage.open(join(config.dataDir, 'raft'), { bootstrap: { voters: [...peers.keys()].sort((a, b) => a - b), learners: [] } });
@@ -82,6 +88,9 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger): 
       heartbeatTicks: config.heartbeatTicks,
       snapshotEveryEntries: config.snapshotEveryEntries,
       keepEntriesAfterSnapshot: config.keepEntriesAfterSnapshot,
+      // Lease reads skip ReadIndex's quorum round; raft accepts them only with check-quorum, which
+      // RaftNode always turns on. Sound while clocks drift far less than the election timeout.
+      ...(config.leaseReads ? { raftConfig: { readOnlyOption: 'leaseBased' as const } } : {}),
       logger: log,
       onRoleChange: (r) => {
         log.info({ leader: r.leader, isLeader: r.isLeader, term: r.term }, 'raft role');
@@ -119,11 +128,14 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger): 
         for (const s of blockMap.namespaceStats()) this.set({ namespace: s.namespace }, s.usageBytes);
       },
     });
+    new Gauge({ name: 'tw_coordinator_block_cache_entries', help: 'Block records (present or absent) in the lookup cache', registers: [registry], collect() { this.set(store.cacheSize); } });
     new Gauge({ name: 'tw_coordinator_cluster_epoch', help: 'Cluster map epoch', registers: [registry], collect() { this.set(blockMap.clusterMap()?.epoch ?? 0); } });
+    registerFragmentMetrics(registry, service);
     admin = await startAdminHttp({
       host: config.admin.host,
       port: config.admin.port,
       registry,
+      extend: (app) => addBadFragmentRoutes(app, service, config.adminToken),
       readiness: () => {
         if (node.fatalError !== undefined) return { ready: false, reason: `raft stopped: ${(node.fatalError as Error).message}` };
         if (node.leader === 0) return { ready: false, reason: 'no leader elected' };
@@ -155,6 +167,7 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger): 
         transport.close();
         await a.close();
         await raftLog.close();
+        await store.flush().catch(() => undefined); // a failed store was already reported by raft
         await db.close();
         log.info('stopped');
       })();

@@ -7,7 +7,7 @@ import { Writable } from 'node:stream';
 import { afterEach, describe, expect, test } from 'vitest';
 import { parseConfig } from '@tw/config';
 import { createLogger } from '@tw/observability';
-import { CoordinatorClient } from '@tw/rpc';
+import { CoordinatorClient, decodeWireRecords, decodeWireVersions, encodeWireCommits } from '@tw/rpc';
 import { type CoordinatorConfig, CoordinatorConfigSchema, type RunningCoordinator, startCoordinator } from '../src/index.js';
 
 const quiet = createLogger({ role: 'coordinator', level: 'silent', destination: new Writable({ write: (_c, _e, cb) => cb() }) });
@@ -24,7 +24,7 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-async function group(n: number): Promise<{ coordinators: (RunningCoordinator | undefined)[]; configs: CoordinatorConfig[]; client: CoordinatorClient }> {
+async function group(n: number, extra: Record<string, unknown> = {}): Promise<{ coordinators: (RunningCoordinator | undefined)[]; configs: CoordinatorConfig[]; client: CoordinatorClient }> {
   const ports = await Promise.all(Array.from({ length: n }, freePort));
   const peers = ports.map((p, i) => ({ id: i + 1, address: `127.0.0.1:${p}` }));
   const configs = peers.map((p) => {
@@ -40,6 +40,7 @@ async function group(n: number): Promise<{ coordinators: (RunningCoordinator | u
       pgCount: 64,
       redundancy: 'ec:2+1',
       nodeTimeoutMs: 60_000,
+      ...extra,
     }) as CoordinatorConfig;
   });
   const coordinators: (RunningCoordinator | undefined)[] = [];
@@ -105,6 +106,45 @@ describe('coordinator group', () => {
     expect(Number(wl.records[0]!.mapVersion)).toBeGreaterThan(0);
     const ns = await client.call('listNamespaces', { adminToken: '' });
     expect(ns.namespaces.map((n) => n.name)).toContain('default');
+  });
+
+  test('packed commits and lookups carry the same records as the message forms', async () => {
+    const { client } = await group(1);
+    await registerNodes(client, 3);
+    const keys = Array.from({ length: 5 }, (_, i) => Buffer.from(`packed/chunk-${i}`));
+    const layout = { modelId: 'llama', dtypeCode: 3, memoryFormatCode: 1, layers: 32, tokens: 256, kvHeads: 8, headDim: 128 };
+    const blocks = keys.slice(0, 4).map((key, i) => ({ key, sizeBytes: 1000 + i, checksum: (1n << 63n) + BigInt(i), redundancy: i === 0 ? 'ec:2+1' : '', fragmentNodes: ['sn-0', 'sn-1', 'sn-2'], layout: i === 1 ? layout : null, ttlMs: i === 2 ? 60_000 : 0, pinned: i === 3, version: i === 3 ? 77n : 0n }));
+    const res = await client.call('commitBlocks', { namespace: 'default', blocks: [], packedBlocks: encodeWireCommits(blocks), requestId: rid(1), token: '' });
+    expect(res.results).toEqual([]);
+    const versions = decodeWireVersions(res.packedVersions!);
+    expect(versions).toHaveLength(4);
+    expect(versions[3]).toBe(77n);
+    // A retry is answered from the remembered result.
+    const again = await client.call('commitBlocks', { namespace: 'default', blocks: [], packedBlocks: encodeWireCommits(blocks), requestId: rid(1), token: '' });
+    expect(decodeWireVersions(again.packedVersions!)).toEqual(versions);
+    const packed = await client.call('lookupPrefix', { namespace: 'default', keys, token: '', includeRecords: true, packed: true });
+    const plain = await client.call('lookupPrefix', { namespace: 'default', keys, token: '', includeRecords: true });
+    expect(packed.hits).toBe(4);
+    expect(packed.records).toEqual([]);
+    const wire = decodeWireRecords(packed.packedRecords!);
+    expect(wire.map((r) => ({
+      key: Buffer.from(r.key).toString(), version: r.version.toString(), mapVersion: String(r.mapVersion), sizeBytes: String(r.sizeBytes), checksum: r.checksum.toString(),
+      redundancy: r.redundancy, fragmentNodes: r.fragmentNodes, state: r.state === 'committed' ? 'BLOCK_STATE_COMMITTED' : 'BLOCK_STATE_DELETING', createdAtMs: String(r.createdAtMs),
+      lastAccessMs: String(r.lastAccessMs), ttlMs: String(r.ttlMs), pinned: r.pinned, layout: r.layout,
+    }))).toEqual(plain.records.map(({ namespace: _ns, pg: _pg, key, ...rest }) => ({ ...rest, key: key.toString() })));
+    expect(wire[3]!.version).toBe(77n);
+    expect(wire[1]!.layout).toEqual(layout);
+    await expect(client.call('commitBlocks', { namespace: 'default', blocks: [], packedBlocks: Buffer.from([1, 2, 3]), requestId: rid(2), token: '' })).rejects.toMatchObject({ code: 'TW_COORD_BAD_REQUEST' });
+  });
+
+  test('with lease reads, lookups on the leader see every acknowledged commit', async () => {
+    const { client } = await group(3, { leaseReads: true });
+    await registerNodes(client, 3);
+    for (let i = 0; i < 5; i++) {
+      const key = Buffer.from(`lease/${i}`);
+      await client.call('commitBlocks', { namespace: 'default', blocks: [{ key, sizeBytes: '10', checksum: '1', redundancy: 'ec:2+1', fragmentNodes: ['sn-0', 'sn-1', 'sn-2'], layout: null, ttlMs: '0', pinned: false, version: '0' }], requestId: rid(500 + i), token: '' });
+      expect((await client.call('lookupPrefix', { namespace: 'default', keys: [key], token: '', includeRecords: false })).hits).toBe(1);
+    }
   });
 
   test('bad input gets coded errors', async () => {

@@ -38,6 +38,17 @@ const schema = Type.Object(
     weight: Type.Number({ exclusiveMinimum: 0, maximum: 1000, default: 1 }),
     heartbeatIntervalMs: Type.Integer({ minimum: 50, maximum: 60_000, default: 1000 }),
     advertiseAddress: Type.String({ default: '', description: 'Data address the coordinators give gateways (default: the bound listen address)' }),
+    gc: Type.Object(
+      {
+        enabled: Type.Boolean({ default: true, description: 'Sweep fragments no block record names (needs coordinators)' }),
+        graceMs: Type.Integer({ minimum: 10_000, default: 600_000, description: 'Fragments younger than this are never collected; keep it far above a gateway\'s write + commit time' }),
+        intervalMs: Type.Integer({ minimum: 1000, default: 300_000, description: 'Pause between two sweeps' }),
+        batchSize: Type.Integer({ minimum: 1, maximum: 1024, default: 1024, description: 'Fragments per CheckFragments call' }),
+        checksPerSecondMax: Type.Integer({ minimum: 1, default: 5000, description: 'Throttle of the sweep' }),
+        busyRequestsPerSecond: Type.Integer({ minimum: 0, default: 2000, description: 'The sweep waits while the node serves more fragment requests a second than this; 0: never waits' }),
+      },
+      { additionalProperties: false, default: {}, description: 'Garbage collection of orphaned, superseded and purged fragments' },
+    ),
     logLevel: Type.Union([Type.Literal('fatal'), Type.Literal('error'), Type.Literal('warn'), Type.Literal('info'), Type.Literal('debug'), Type.Literal('trace'), Type.Literal('silent')], { default: 'info' }),
     shutdownTimeoutMs: Type.Integer({ minimum: 0, maximum: 600_000, default: 30_000, description: 'SIGTERM: how long in-flight requests may take' }),
   },

@@ -7,6 +7,8 @@ import { tcpTransport } from '@tw/transport-tcp';
 import type { StorageNodeConfig } from './config.js';
 import { storageNodeErrors } from './errors.js';
 import { readBufferPool } from './read-buffer-pool.js';
+import type { FragmentGc } from './fragment-gc.js';
+import { RequestRate, createFragmentGc } from './gc-wiring.js';
 import { CoordinatorRegistration } from './registration.js';
 
 /** Idle bytes kept in the GET reply buffer pool. */
@@ -17,6 +19,8 @@ export interface RunningStorageNode {
   readonly dataAddress: string;
   readonly adminUrl: string;
   readonly store: ExtentStore;
+  /** The garbage-collection sweep (when coordinators are configured and gc.enabled). */
+  readonly gc: FragmentGc | undefined;
   /**
    * Graceful stop: refuses new requests, lets in-flight ones finish (bounded by
    * shutdownTimeoutMs), flushes and closes the store, releases the lock.
@@ -25,8 +29,11 @@ export interface RunningStorageNode {
 }
 
 /** Wires the extent store, the fragment service on TCP, and the admin endpoint. */
-export async function startStorageNode(config: StorageNodeConfig, options: { logger: Logger; rebuildIndex?: boolean }): Promise<RunningStorageNode> {
+export async function startStorageNode(config: StorageNodeConfig, options: { logger: Logger; rebuildIndex?: boolean; nowMs?: () => number }): Promise<RunningStorageNode> {
   const log = options.logger;
+  // Fragment ages need elapsed time only: a monotonic clock, immune to wall-clock steps.
+  const nowMs = options.nowMs ?? (() => performance.timeOrigin + performance.now());
+  const requestRate = new RequestRate(() => performance.now());
   const registry = createMetricsRegistry();
   const requests = new Counter({ name: 'tw_storage_requests_total', help: 'Fragment requests served, by op and outcome', labelNames: ['op', 'outcome'], registers: [registry] });
   const bytes = new Counter({ name: 'tw_storage_payload_bytes_total', help: 'Fragment bytes received (put) and sent (get)', labelNames: ['op'], registers: [registry] });
@@ -86,6 +93,7 @@ export async function startStorageNode(config: StorageNodeConfig, options: { log
       readBuffers: readBufferPool(READ_BUFFERS_IDLE_BYTES_MAX),
       onRequest(op, n, outcome, ms) {
         requests.inc({ op, outcome });
+        requestRate.hit();
         if (n > 0) bytes.inc({ op }, n);
         latency.observe({ op }, ms / 1000);
       },
@@ -135,6 +143,8 @@ export async function startStorageNode(config: StorageNodeConfig, options: { log
     });
     registration.start();
   }
+  const fragmentGc = config.coordinators.length > 0 && config.gc.enabled ? createFragmentGc(config, store, registry, log, nowMs, requestRate) : undefined;
+  fragmentGc?.gc.start();
   log.info({ nodeId: config.nodeId, dataAddress, adminUrl, coordinators: config.coordinators }, 'storage node ready');
 
   let stopped: Promise<void> | undefined;
@@ -142,10 +152,12 @@ export async function startStorageNode(config: StorageNodeConfig, options: { log
     dataAddress,
     adminUrl,
     store,
+    gc: fragmentGc?.gc,
     stop() {
       stopped ??= (async () => {
         stopping = true;
         registration?.stop();
+        await fragmentGc?.close();
         log.info('stopping: finishing in-flight requests');
         const graceful = listener.close();
         let timer: NodeJS.Timeout | undefined;

@@ -60,6 +60,8 @@ import {
   userKeyOf,
 } from './keys.js';
 import { type KvOp, type KvStore, kvEntries, prefixRange } from './kv-store.js';
+import type { FragmentCheckResult, FragmentLiveness, FragmentRef } from './fragment-liveness.js';
+import { FRAGMENT_CHECK_GARBAGE_SCAN_MAX, FRAGMENT_CHECK_MAX } from './limits.js';
 import {
   BATCH_RECORDS_MAX,
   BLOCK_SIZE_MAX_BYTES,
@@ -294,11 +296,46 @@ export class BlockMap {
     return this.#serial(() => this.#apply(index, command));
   }
 
+  /**
+   * Applies consecutive committed entries in order, exactly as `apply` one by one would (same
+   * effects, same results), but first reads every block record they touch with ONE store read
+   * when the store can prefetch (a caching store): the entries' own reads then do not wait on
+   * the store. One outcome per entry.
+   */
+  applyBatch(entries: readonly { readonly index: number; readonly data: Uint8Array }[]): Promise<ApplyOutcome[]> {
+    return this.#serial(async () => {
+      const decoded: (CommandEnvelope | undefined)[] = new Array<CommandEnvelope | undefined>(entries.length);
+      if (this.#store.prefetch !== undefined && entries.length > 0) {
+        const keys: Uint8Array[] = [];
+        for (let i = 0; i < entries.length; i++) {
+          const data = entries[i]!.data;
+          if (data.byteLength > COMMAND_MAX_BYTES) continue;
+          try {
+            const env = decodeCommand(data);
+            decoded[i] = env;
+            const c = env.command;
+            if (c.op === 'commit-blocks') for (const b of c.blocks) keys.push(blockKey(c.namespace, b.key));
+            else if (c.op === 'delete-blocks' || c.op === 'touch-blocks') for (const k of c.keys) keys.push(blockKey(c.namespace, k));
+            else if (c.op === 'purge-blocks') for (const r of c.refs) keys.push(blockKey(r.namespace, r.key));
+          } catch (err) {
+            // Bad commands and keys are answered by #apply with a coded result; nothing to read ahead.
+            if (!(err instanceof DecodeError) && !isTwError(err)) throw err;
+          }
+        }
+        this.#checkUsable();
+        if (keys.length > 0) await this.#store.prefetch(keys);
+      }
+      const out: ApplyOutcome[] = [];
+      for (let i = 0; i < entries.length; i++) out.push(await this.#apply(entries[i]!.index, entries[i]!.data, decoded[i]));
+      return out;
+    });
+  }
+
   get appliedIndex(): number {
     return this.#applied;
   }
 
-  async #apply(index: number, bytes: Uint8Array): Promise<ApplyOutcome> {
+  async #apply(index: number, bytes: Uint8Array, predecoded?: CommandEnvelope): Promise<ApplyOutcome> {
     this.#checkUsable();
     if (!Number.isSafeInteger(index) || index <= this.#applied) {
       return {
@@ -334,7 +371,7 @@ export class BlockMap {
         let result: CommandResult;
         let env: CommandEnvelope | null = null;
         try {
-          env = decodeCommand(bytes);
+          env = predecoded ?? decodeCommand(bytes);
         } catch (err) {
           if (!(err instanceof DecodeError)) throw err;
           result = errorResult('TW_BLOCKMAP_BAD_COMMAND', `${op} command does not decode: ${err.message}`, { op });
@@ -940,6 +977,61 @@ export class BlockMap {
       out.push({ namespace: p.namespace, key: p.key, version: p.version, deletingSinceMs: p.sinceMs });
     }
     return out;
+  }
+
+  /**
+   * Liveness of fragments stored on `nodeId` (see fragment-liveness.ts), from one batched read of
+   * the current records and, for refs whose version is not the current one, a bounded scan of
+   * the key's superseded versions. A query: callers make it linearizable (ReadIndex) themselves.
+   * Throws TW_BLOCKMAP_BAD_QUERY over FRAGMENT_CHECK_MAX refs.
+   */
+  async checkFragments(nodeId: string, refs: readonly FragmentRef[]): Promise<FragmentCheckResult> {
+    this.#checkUsable();
+    if (refs.length > FRAGMENT_CHECK_MAX) throw blockMapErrors.create('TW_BLOCKMAP_BAD_QUERY', `checkFragments takes at most ${FRAGMENT_CHECK_MAX} fragments, got ${refs.length}`);
+    const liveness: FragmentLiveness[] = refs.map(() => 'unknown');
+    const nodeIndex = this.#nodeIndexById.get(nodeId);
+    const node = nodeIndex === undefined ? undefined : this.#nodes[nodeIndex];
+    if (this.#cluster === null || node === undefined) return { liveness, nodeRegisteredAtMs: 0 };
+    const asked: number[] = [];
+    for (let i = 0; i < refs.length; i++) {
+      const r = refs[i]!;
+      if (namespaceNameError(r.namespace) !== null || keyError(r.key) !== null || !Number.isInteger(r.index) || r.index < 0 || r.index > 255 || r.version < 0n) continue;
+      // Namespaces are deleted only once they hold no record, current or superseded.
+      if (!this.#namespaces.has(r.namespace)) liveness[i] = 'dead';
+      else asked.push(i);
+    }
+    const current = await this.#store.getMany(asked.map((i) => blockKey(refs[i]!.namespace, refs[i]!.key)));
+    for (let j = 0; j < asked.length; j++) {
+      const i = asked[j]!;
+      const ref = refs[i]!;
+      try {
+        const v = current[j];
+        const rec = v === undefined ? undefined : this.#decodeBlock(ref.namespace, ref.key, v);
+        if (rec !== undefined && rec.writeVersion === ref.version) {
+          liveness[i] = rec.fragmentNodes[ref.index] === nodeId ? 'live' : 'dead';
+          continue;
+        }
+        liveness[i] = await this.#supersededLiveness(nodeId, ref);
+      } catch (err) {
+        if (!(err instanceof DecodeError)) throw err;
+        liveness[i] = 'unknown';
+      }
+    }
+    return { liveness, nodeRegisteredAtMs: node.registeredAtMs };
+  }
+
+  /** Liveness of a ref among its key's superseded versions (garbage table, keyed by map version). */
+  async #supersededLiveness(nodeId: string, ref: FragmentRef): Promise<FragmentLiveness> {
+    // `03 nsLen ns key` also prefixes longer keys: only entries exactly 8 bytes longer are this key's.
+    const prefix = garbageKey(ref.namespace, ref.key, 0).subarray(0, 2 + ref.namespace.length + ref.key.byteLength);
+    let scanned = 0;
+    for await (const [k, v] of kvEntries(this.#store, prefixRange(prefix, FRAGMENT_CHECK_GARBAGE_SCAN_MAX + 1), 64)) {
+      if (++scanned > FRAGMENT_CHECK_GARBAGE_SCAN_MAX) return 'unknown';
+      if (k.byteLength !== prefix.byteLength + 8) continue;
+      const rec = this.#decodeBlock(ref.namespace, ref.key, v);
+      if (rec.writeVersion === ref.version) return rec.fragmentNodes[ref.index] === nodeId ? 'live' : 'dead';
+    }
+    return 'dead';
   }
 
   #queryNamespace(name: string): NamespaceInfo {

@@ -30,8 +30,17 @@ export class Writer {
   #at = 0;
 
   constructor(initialBytes = 256) {
-    this.#buf = new Uint8Array(initialBytes);
-    this.#view = new DataView(this.#buf.buffer);
+    [this.#buf, this.#view] = Writer.#alloc(initialBytes);
+  }
+
+  /**
+   * Small buffers come from Node's shared pool (Buffer.allocUnsafe), not one ArrayBuffer each:
+   * the apply path encodes a record per block, and per-record ArrayBuffers were a visible share
+   * of its garbage collection. Every byte handed out by finish() is written first.
+   */
+  static #alloc(n: number): [Uint8Array, DataView] {
+    const b = Buffer.allocUnsafe(n);
+    return [new Uint8Array(b.buffer, b.byteOffset, b.byteLength), new DataView(b.buffer, b.byteOffset, b.byteLength)];
   }
 
   get length(): number {
@@ -42,10 +51,10 @@ export class Writer {
     if (this.#at + n > this.#buf.byteLength) {
       let size = this.#buf.byteLength * 2;
       while (size < this.#at + n) size *= 2;
-      const next = new Uint8Array(size);
+      const [next, view] = Writer.#alloc(size);
       next.set(this.#buf.subarray(0, this.#at));
       this.#buf = next;
-      this.#view = new DataView(next.buffer);
+      this.#view = view;
     }
     const at = this.#at;
     this.#at += n;
@@ -109,6 +118,18 @@ export class Writer {
     return this.u32(b.byteLength).raw(b);
   }
   str8(s: string): this {
+    // Fast path for short ASCII strings (node ids, namespaces): the same bytes as UTF-8, without
+    // a TextEncoder call and an array per string (6 node ids per committed block).
+    if (s.length <= 64) {
+      let ascii = true;
+      for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) >= 0x80) ascii = false;
+      if (ascii) {
+        this.u8(s.length);
+        const at = this.#room(s.length);
+        for (let i = 0; i < s.length; i++) this.#buf[at + i] = s.charCodeAt(i);
+        return this;
+      }
+    }
     return this.bytes8(utf8.encode(s));
   }
   str16(s: string): this {
@@ -194,6 +215,12 @@ export class Reader {
 }
 
 function decodeUtf8(b: Uint8Array): string {
+  // Fast path for short ASCII (the common case): identical to UTF-8 decoding of these bytes.
+  if (b.byteLength <= 64) {
+    let ascii = true;
+    for (let i = 0; i < b.byteLength; i++) if (b[i]! >= 0x80) ascii = false;
+    if (ascii) return String.fromCharCode.apply(null, b as unknown as number[]);
+  }
   try {
     return utf8Decoder.decode(b);
   } catch {

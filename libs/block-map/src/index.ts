@@ -13,6 +13,7 @@ export { blockMapErrors, type BlockMapErrorCode } from './errors.js';
 export * from './limits.js';
 export { type KvStore, type KvEntry, type KvOp, type KvRange, type KvIterator, kvEntries, prefixEnd, prefixRange } from './kv-store.js';
 export { memoryKvStore } from './memory-kv-store.js';
+export { type CachingKvStore, type CachingKvStoreOptions, cachingKvStore, isBlockRecordKey } from './caching-kv-store.js';
 export { levelKvStore, type LevelLike, type LevelKvStoreOptions } from './level-kv-store.js';
 export type { BlockState, NamespaceInfo, BlockRecord, BlockRef, RetiredBlock, NodeRecord, ClusterRules, ClusterMapView } from './types.js';
 export {
@@ -38,3 +39,4 @@ export {
   BlockMap,
   openBlockMap,
 } from './block-map.js';
+export type { FragmentLiveness, FragmentRef, FragmentCheckResult } from './fragment-liveness.js';

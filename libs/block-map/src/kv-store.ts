@@ -42,6 +42,8 @@ export interface KvStore {
   iterator(range?: KvRange): KvIterator;
   /** Deletes every key in the range (all keys without one). Not atomic with other writes. */
   clear(range?: KvRange): Promise<void>;
+  /** Optional: warm a cache for `keys` that are about to be read (caching stores implement it). */
+  prefetch?(keys: readonly Uint8Array[]): Promise<void>;
 }
 
 /** Every entry of a range, `pageEntries` at a time; closes the iterator even when the loop breaks. */

@@ -29,3 +29,13 @@ export const BLOCK_SIZE_MAX_BYTES = 2 ** 40;
 export const QUOTA_MAX_BYTES = 2 ** 52;
 /** Largest address string of a node, in UTF-8 bytes (placement allows 256 characters). */
 export const NODE_ADDRESS_MAX_BYTES = 1024;
+/** Most fragments in one liveness check (storage-node garbage collection). */
+export const FRAGMENT_CHECK_MAX = 1024;
+/** Superseded versions of one key scanned by a liveness check before it answers `unknown`. */
+export const FRAGMENT_CHECK_GARBAGE_SCAN_MAX = 256;
+/** Block records (present or absent) a caching store keeps in memory by default (~300 bytes each). */
+export const CACHE_ENTRIES_DEFAULT = 262_144;
+/** Ops a write-behind store stages before `write` waits for the inner store. */
+export const WRITE_BEHIND_OPS_MAX = 200_000;
+/** Keys written while cache-filling reads are out, remembered to keep stale values out of the cache. */
+export const WRITTEN_DURING_READS_MAX = 65_536;

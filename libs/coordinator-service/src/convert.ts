@@ -1,7 +1,9 @@
 import { type KvLayout, type Redundancy, formatRedundancy, parseRedundancy } from '@tw/block-format';
 import type { BlockRecord, ClusterMapView, NamespaceInfo, NodeRecord } from '@tw/block-map';
 import { type PgMap, pgMapToJson } from '@tw/placement';
-import type { BlockRecordMsg, ClusterMapMsg, KvLayoutMsg, NamespaceMsg, NodeInfoMsg } from '@tw/rpc';
+import type { BlockCommit } from '@tw/block-map';
+import { isTwError } from '@tw/errors';
+import { type BlockRecordMsg, type ClusterMapMsg, type KvLayoutMsg, type NamespaceMsg, type NodeInfoMsg, type WireRecord, decodeWireCommits } from '@tw/rpc';
 import { coordinatorErrors } from './errors.js';
 
 /** Parses a decimal uint64 string from the wire into a safe integer. */
@@ -81,4 +83,56 @@ export function clusterMapToMsg(view: ClusterMapView, pgMap: PgMap | null, admin
     pgCount: view.rules.pgCount,
     pgMap: pgMap === null ? Buffer.alloc(0) : Buffer.from(JSON.stringify(pgMapToJson(pgMap))),
   };
+}
+
+/** A record in the packed wire form (LookupPrefix with `packed`). */
+export function recordToWire(r: BlockRecord): WireRecord {
+  return {
+    key: r.key,
+    version: r.writeVersion,
+    mapVersion: r.version,
+    sizeBytes: r.sizeBytes,
+    checksum: r.checksum,
+    redundancy: formatRedundancy(r.redundancy),
+    fragmentNodes: r.fragmentNodes,
+    state: r.state,
+    createdAtMs: r.createdAtMs,
+    lastAccessMs: r.lastAccessMs,
+    ttlMs: r.ttlMs,
+    pinned: r.pinned,
+    layout: r.layout,
+  };
+}
+
+/** The block map's commits from a packed CommitBlocks request; bad input is TW_COORD_BAD_REQUEST. */
+export function commitsFromWire(packed: Uint8Array): BlockCommit[] {
+  let wire;
+  try {
+    wire = decodeWireCommits(packed);
+  } catch (err) {
+    if (isTwError(err, 'TW_RPC_BAD_PACKED')) throw coordinatorErrors.create('TW_COORD_BAD_REQUEST', `packedBlocks: ${err.message}`, { cause: err });
+    throw err;
+  }
+  const policies = new Map<string, Redundancy>();
+  return wire.map((b, i): BlockCommit => {
+    let redundancy: Redundancy | undefined;
+    if (b.redundancy) {
+      redundancy = policies.get(b.redundancy);
+      if (redundancy === undefined) {
+        redundancy = redundancyFrom(`blocks[${i}].redundancy`, b.redundancy);
+        policies.set(b.redundancy, redundancy);
+      }
+    }
+    return {
+      key: b.key,
+      sizeBytes: b.sizeBytes,
+      checksum: b.checksum,
+      fragmentNodes: b.fragmentNodes,
+      ...(redundancy === undefined ? {} : { redundancy }),
+      layout: layoutFromMsg(b.layout),
+      ...(b.ttlMs ? { ttlMs: b.ttlMs } : {}),
+      pinned: b.pinned ?? false,
+      ...(b.version ? { writeVersion: b.version } : {}),
+    };
+  });
 }

@@ -3,6 +3,7 @@ import { xxh64 } from '@node-rs/xxhash';
 import { type Redundancy, formatRedundancy } from '@tw/block-format';
 import {
   type ApplyOutcome,
+  type BlockCommit,
   type BlockMap,
   type ClusterRules,
   type Command,
@@ -14,8 +15,10 @@ import { isTwError, TwError } from '@tw/errors';
 import { pgOf } from '@tw/placement';
 import type { NodeId } from '@tw/raft';
 import type { RaftNode, ReplicatedStateMachine } from '@tw/raft-node';
-import { type ClusterMapMsg, type CoordinatorImpl, type RequestIdMsg, rpcErrors } from '@tw/rpc';
-import { clusterMapToMsg, layoutFromMsg, namespaceToMsg, recordToMsg, redundancyFrom, u64 } from './convert.js';
+import { type ClusterMapMsg, type CoordinatorImpl, type RequestIdMsg, encodeWireRecords, encodeWireVersions, rpcErrors } from '@tw/rpc';
+import { clusterMapToMsg, commitsFromWire, layoutFromMsg, namespaceToMsg, recordToMsg, recordToWire, redundancyFrom, u64 } from './convert.js';
+import { BadFragmentLog } from './bad-fragment-log.js';
+import { checkFragmentsImpl, reportBadFragmentsImpl } from './fragment-handlers.js';
 import { coordinatorErrors } from './errors.js';
 
 export interface CoordinatorServiceOptions {
@@ -35,6 +38,8 @@ export interface CoordinatorServiceOptions {
   readonly purgeGraceMs?: number;
   /** Called with the fragments of purged versions, so that their storage nodes delete them. */
   readonly onPurged?: (purged: { namespace: string; key: Uint8Array; version: number; fragmentNodes: readonly string[] }[]) => void;
+  /** Bad-fragment reports kept (an LRU; default 10,000). */
+  readonly badFragmentsMax?: number;
   readonly now?: () => number;
   readonly logger?: { info(o: object, m: string): void; warn(o: object, m: string): void; debug(o: object, m: string): void };
 }
@@ -53,6 +58,11 @@ export class BlockMapStateMachine implements ReplicatedStateMachine {
     const outcome = await this.blockMap.apply(index, data);
     this.onApplied(outcome);
     return outcome;
+  }
+  async applyBatch(entries: readonly { readonly index: number; readonly data: Uint8Array }[]): Promise<unknown[]> {
+    const outcomes = await this.blockMap.applyBatch(entries);
+    for (const outcome of outcomes) this.onApplied(outcome);
+    return outcomes;
   }
   async flush(): Promise<void> {
     await this.flushStore?.();
@@ -92,10 +102,15 @@ export class CoordinatorService {
   #systemSeq = 0;
   #initializing: Promise<void> | undefined;
   readonly #clientId: number;
+  /** Bad-fragment reports from the gateways (leader-local, see bad-fragment-log.ts). */
+  readonly badFragments: BadFragmentLog;
+  /** CheckFragments answers given, by liveness (for /metrics). */
+  readonly fragmentChecks = { live: 0, dead: 0, unknown: 0 };
 
   constructor(options: CoordinatorServiceOptions) {
     this.#opts = options;
     this.#now = options.now ?? Date.now;
+    this.badFragments = new BadFragmentLog(options.badFragmentsMax ?? 10_000, this.#now);
     // Leader housekeeping uses a client session of its own (distinct per coordinator).
     this.#clientId = Number(xxh64(Buffer.from(`coordinator-${options.selfId}-${process.pid}-${Date.now()}`), 0n) & 0x1f_ffff_ffff_ffffn) || 1;
   }
@@ -275,16 +290,20 @@ export class CoordinatorService {
         this.#checkNamespaceToken(req.namespace, req.token);
         const res = await this.#map.lookupPrefix(req.namespace, req.keys, { nowMs: this.#now() });
         const pgCount = this.#map.clusterMap()?.rules.pgCount ?? 1;
+        const packed = req.includeRecords && req.packed === true;
         return {
           hits: res.count,
-          records: req.includeRecords ? res.records.map((r) => recordToMsg(r, pgOf(r.namespace, r.key, pgCount))) : [],
+          records: req.includeRecords && !packed ? res.records.map((r) => recordToMsg(r, pgOf(r.namespace, r.key, pgCount))) : [],
           appliedIndex: String(this.#node.appliedIndex),
+          ...(packed ? { packedRecords: encodeWireRecords(res.records.map(recordToWire)) } : {}),
         };
       },
       commitBlocks: async (req) => {
         this.#requireLeader();
         this.#checkNamespaceToken(req.namespace, req.token);
-        const blocks = req.blocks.map((b, i) => ({
+        const packed = req.packedBlocks !== undefined && req.packedBlocks.length > 0;
+        if (packed && req.blocks.length > 0) throw coordinatorErrors.create('TW_COORD_BAD_REQUEST', 'commitBlocks takes blocks or packedBlocks, not both');
+        const blocks: BlockCommit[] = packed ? commitsFromWire(req.packedBlocks!) : req.blocks.map((b, i) => ({
           key: b.key,
           sizeBytes: u64(`blocks[${i}].sizeBytes`, b.sizeBytes),
           checksum: BigInt(b.checksum || '0'),
@@ -297,6 +316,9 @@ export class CoordinatorService {
         }));
         const result = await this.#proposeOk({ op: 'commit-blocks', namespace: req.namespace, blocks }, this.#requestId(req.requestId));
         if (result.op !== 'commit-blocks') throw coordinatorErrors.create('TW_COORD_BAD_REQUEST', 'unexpected result');
+        if (packed) {
+          return { results: [], index: String(this.#node.appliedIndex), packedVersions: encodeWireVersions(result.versions.map((v, i) => blocks[i]!.writeVersion ?? BigInt(v))) };
+        }
         return {
           results: result.versions.map((v, i) => ({ version: blocks[i]!.writeVersion?.toString() ?? String(v), errorCode: '', errorMessage: '', superseded: [] })),
           index: String(this.#node.appliedIndex),
@@ -391,6 +413,16 @@ export class CoordinatorService {
         this.#checkAdmin(req.adminToken);
         await this.#proposeOk({ op: 'delete-namespace', name: req.name }, this.#requestId(req.requestId));
         return {};
+      },
+      reportBadFragments: async (req) => {
+        // Reports gather on the leader, which drives repair; followers point the gateway there.
+        this.#requireLeader();
+        return reportBadFragmentsImpl(req, this.badFragments, this.#opts.logger);
+      },
+      checkFragments: async (req) => {
+        await this.#readBarrier();
+        const res = await checkFragmentsImpl(req, this.#map, this.fragmentChecks);
+        return { ...res, appliedIndex: String(this.#node.appliedIndex) };
       },
     };
   }

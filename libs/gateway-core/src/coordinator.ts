@@ -2,7 +2,7 @@ import type { TwError } from '@tw/errors';
 import type { ClusterMapMsg, CoordinatorUnary } from '@tw/rpc';
 
 /** The coordinator calls the gateway makes. */
-export type GatewayCoordinatorMethod = 'lookupPrefix' | 'commitBlocks' | 'deleteBlocks';
+export type GatewayCoordinatorMethod = 'lookupPrefix' | 'commitBlocks' | 'deleteBlocks' | 'reportBadFragments';
 
 /**
  * The narrow view of the coordinator group the gateway needs; @tw/rpc's CoordinatorClient

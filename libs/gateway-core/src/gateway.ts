@@ -15,6 +15,7 @@ import { TwError, isTwError } from '@tw/errors';
 import { type PgMap, nextCandidates, pgNodes, pgOf } from '@tw/placement';
 import type { BlockCommitMsg } from '@tw/rpc';
 import type { Transport } from '@tw/transport';
+import { BadFragmentReporter } from './bad-fragment-reporter.js';
 import { BufferPool } from './buffer-pool.js';
 import { ByteBudget, aborted } from './byte-budget.js';
 import { type ClusterView, clusterViewOf, decodePgMapJsonBytes } from './cluster-view.js';
@@ -23,6 +24,8 @@ import type { GatewayCoordinator } from './coordinator.js';
 import { DramTier, type TierEntry } from './dram-tier.js';
 import { gatewayErrors } from './errors.js';
 import {
+  BAD_FRAGMENT_QUEUE_MAX_DEFAULT,
+  BAD_FRAGMENT_REPORT_INTERVAL_MS_DEFAULT,
   BLOCK_BYTES_MAX,
   BUFFER_POOL_BYTES_MAX_DEFAULT,
   COMMIT_BATCH_CAP,
@@ -38,6 +41,7 @@ import {
   LOOKUP_BATCH_KEYS_MAX,
   LOOKUP_KEYS_MAX,
   MGET_CONCURRENCY,
+  READ_REPAIR_INFLIGHT_MAX,
   PREFETCH_INFLIGHT_MAX,
   RECORD_CACHE_ENTRIES_DEFAULT,
   RECORD_LEASE_MS_DEFAULT,
@@ -45,7 +49,7 @@ import {
 } from './limits.js';
 import { LookupBatcher } from './lookup-batcher.js';
 import { PeerPool } from './peer-pool.js';
-import { type BadFragment, type ReadContext, codecFor, readBlock } from './read-path.js';
+import { type BadFragment, type BlockParts, type ReadContext, codecFor, readBlock, readBlockParts } from './read-path.js';
 import { type GatewayRecord, RecordCache, entryKey, recordFromMsg } from './record.js';
 import { VersionClock } from './version-clock.js';
 
@@ -82,6 +86,12 @@ export interface GatewayOptions {
   readonly bufferPoolBytes?: number;
   /** Decodes ClusterMap.pg_map; default: UTF-8 JSON of placement's pgMapToJson. */
   readonly decodePgMap?: (bytes: Uint8Array) => PgMap | null;
+  /** Bad fragments the read path meets are reported to the coordinators at most this often (ms, default 1,000). */
+  readonly badFragmentReportIntervalMs?: number;
+  /** Distinct bad fragments queued for reporting (default 4,096); past it sightings are dropped and counted. */
+  readonly badFragmentQueueMax?: number;
+  /** Rewrite missing / corrupt fragments to their node after a degraded read reassembled the block (default true; best effort, bounded). */
+  readonly readRepair?: boolean;
 }
 
 /** Observability hooks: plain callbacks, all optional, called synchronously (keep them cheap). */
@@ -160,6 +170,14 @@ export interface GatewayStats {
   degradedReads: number;
   hedgedReads: number;
   badFragments: number;
+  /** Bad fragments reported to the coordinators, dropped (queue full), lost with a failed call. */
+  badFragmentReportsSent: number;
+  badFragmentReportsDropped: number;
+  badFragmentReportsFailed: number;
+  /** Read repair: fragments rewritten, failed writes, repairs skipped (node not up, or too many in flight). */
+  readRepairs: number;
+  readRepairFailures: number;
+  readRepairsSkipped: number;
   prefetches: number;
   dramTierBytes: number;
   dramTierEntries: number;
@@ -185,6 +203,12 @@ export interface Gateway {
    */
   get(namespace: string, key: Uint8Array, options?: GetOptions): Promise<Buffer | undefined>;
   /** Many gets (bounded concurrency, lookups batched); a failed block rejects the whole call. */
+  /**
+   * Like get, without copies: a DRAM-tier hit is the tier's own buffer (read-only); a cold read is
+   * the k verified data fragments in pooled buffers (their concatenation is the value). The caller
+   * must call `release()` once it has written the parts out; until then the buffers stay its own.
+   */
+  getParts(namespace: string, key: Uint8Array, options?: { signal?: AbortSignal }): Promise<BlockParts | undefined>;
   mget(namespace: string, keys: readonly Uint8Array[], options?: { signal?: AbortSignal }): Promise<(Buffer | undefined)[]>;
   /** How many leading keys are served (DRAM tier or committed); one coordinator call per 4,096 keys. */
   lookupPrefix(namespace: string, keys: readonly Uint8Array[], options?: LookupOptions): Promise<LookupResult>;
@@ -254,6 +278,12 @@ class GatewayImpl implements Gateway {
     degradedReads: 0,
     hedgedReads: 0,
     badFragments: 0,
+    badFragmentReportsSent: 0,
+    badFragmentReportsDropped: 0,
+    badFragmentReportsFailed: 0,
+    readRepairs: 0,
+    readRepairFailures: 0,
+    readRepairsSkipped: 0,
     prefetches: 0,
     dramTierBytes: 0,
     dramTierEntries: 0,
@@ -262,6 +292,8 @@ class GatewayImpl implements Gateway {
     clusterEpoch: 0,
   };
   readonly #readCtx: ReadContext;
+  readonly #reporter: BadFragmentReporter;
+  #repairsInflight = 0;
 
   constructor(options: GatewayOptions, components: GatewayComponents) {
     if (typeof options.gatewayId !== 'string' || options.gatewayId.length === 0 || options.gatewayId.length > 128) badInput('gatewayId must be 1-128 characters');
@@ -305,6 +337,15 @@ class GatewayImpl implements Gateway {
     codecFor(this.#defaultRedundancy);
     this.#namespaces = options.namespaces ?? {};
     this.#decodePgMap = options.decodePgMap ?? decodePgMapJsonBytes;
+    this.#reporter = new BadFragmentReporter(
+      {
+        gatewayId: options.gatewayId,
+        queueMax: intOption('badFragmentQueueMax', options.badFragmentQueueMax, BAD_FRAGMENT_QUEUE_MAX_DEFAULT, 1, 1_000_000),
+        intervalMs: intOption('badFragmentReportIntervalMs', options.badFragmentReportIntervalMs, BAD_FRAGMENT_REPORT_INTERVAL_MS_DEFAULT, 0, 3_600_000),
+      },
+      (request, signal) => this.#coordinator.call('reportBadFragments', request, { signal }),
+      this.#nowMs,
+    );
     this.#readCtx = {
       peers: this.#peers,
       addressOf: (id) => this.#view?.addresses.get(id),
@@ -314,6 +355,7 @@ class GatewayImpl implements Gateway {
       fragmentTimeoutMs: this.#fragmentTimeoutMs,
       onBadFragment: (f) => {
         this.#stats.badFragments++;
+        this.#reporter.report(f);
         this.#hooks.onBadFragment?.(f);
       },
       onFragmentRead: (ms) => {
@@ -323,6 +365,24 @@ class GatewayImpl implements Gateway {
         this.#stats.hedgedReads++;
       },
       nowMs: this.#nowMs,
+      ...(options.readRepair === false
+        ? {}
+        : {
+            readRepair: {
+              tryAcquire: () => {
+                if (this.#closed || this.#repairsInflight >= READ_REPAIR_INFLIGHT_MAX) {
+                  this.#stats.readRepairsSkipped++;
+                  return false;
+                }
+                this.#repairsInflight++;
+                return true;
+              },
+              release: () => {
+                this.#repairsInflight--;
+              },
+              write: (record, index, bytes) => this.#repairFragment(record, index, bytes),
+            },
+          }),
     };
     this.#stopWatch = this.#coordinator.watchClusterMap(
       (msg) => {
@@ -422,13 +482,34 @@ class GatewayImpl implements Gateway {
     const signal = options.signal;
     if (signal?.aborted) throw aborted(signal);
     try {
-      const out = await this.#get(namespace, keyBuf, options.into, signal);
+      const out = (await this.#get(namespace, keyBuf, options.into, signal))?.parts[0];
       if (out === undefined) this.#stats.getMisses++;
       else {
         this.#stats.getBlocks++;
         this.#stats.getBytes += out.length;
       }
       this.#hooks.onOp?.('get', this.#nowMs() - started, out?.length ?? 0, out === undefined ? 'miss' : 'ok');
+      return out;
+    } catch (err) {
+      this.#hooks.onOp?.('get', this.#nowMs() - started, 0, 'error');
+      throw err;
+    }
+  }
+
+  async getParts(namespace: string, key: Uint8Array, options: { signal?: AbortSignal } = {}): Promise<BlockParts | undefined> {
+    const started = this.#nowMs();
+    this.#checkOpen();
+    const keyBuf = checkNsKey(namespace, key);
+    const signal = options.signal;
+    if (signal?.aborted) throw aborted(signal);
+    try {
+      const out = await this.#get(namespace, keyBuf, undefined, signal, true);
+      if (out === undefined) this.#stats.getMisses++;
+      else {
+        this.#stats.getBlocks++;
+        this.#stats.getBytes += out.sizeBytes;
+      }
+      this.#hooks.onOp?.('get', this.#nowMs() - started, out?.sizeBytes ?? 0, out === undefined ? 'miss' : 'ok');
       return out;
     } catch (err) {
       this.#hooks.onOp?.('get', this.#nowMs() - started, 0, 'error');
@@ -524,6 +605,7 @@ class GatewayImpl implements Gateway {
       dramTierEntries: this.#tier.size,
       dramEvictions: this.#tier.evictions,
       inflightBytes: this.#inflight.usedBytes,
+      ...reporterStats(this.#reporter),
     };
   }
 
@@ -536,6 +618,7 @@ class GatewayImpl implements Gateway {
     for (const w of this.#viewWaiters.splice(0)) w();
     await Promise.allSettled([...this.#flushes]);
     this.#commits.failAll(closedErr);
+    await this.#reporter.close().catch(() => undefined);
     await this.#peers.close();
   }
 
@@ -673,28 +756,55 @@ class GatewayImpl implements Gateway {
     }
   }
 
-  async #get(namespace: string, key: Buffer, into: Buffer | undefined, signal: AbortSignal | undefined): Promise<Buffer | undefined> {
+  /** Read repair: rewrites one rebuilt fragment to the node its record names, only if that node is up. */
+  async #repairFragment(record: GatewayRecord, index: number, bytes: Buffer): Promise<void> {
+    const nodeId = record.fragmentNodes[index]!;
+    const address = this.#view?.addresses.get(nodeId);
+    if (address === undefined || this.#view?.states.get(nodeId) !== 'up' || this.#peers.isSuspect(address)) {
+      this.#stats.readRepairsSkipped++;
+      return;
+    }
+    const header: FragmentHeader = {
+      redundancy: record.redundancy,
+      fragmentIndex: index,
+      fragmentLength: bytes.length,
+      keyHash: keyHash64(record.namespace, record.key),
+      blockVersion: record.version,
+      payloadLength: record.sizeBytes,
+      fragmentChecksum: checksum64(bytes),
+    };
+    try {
+      const client = await this.#peers.client(address);
+      await client.put({ namespace: record.namespace, key: record.key, version: record.version, index }, header, bytes, AbortSignal.timeout(this.#fragmentTimeoutMs));
+      this.#stats.readRepairs++;
+    } catch {
+      this.#stats.readRepairFailures++;
+    }
+  }
+
+  /** With `asParts` (and no `into`), a cold read comes back as the verified data fragments (no assembly copy). */
+  async #get(namespace: string, key: Buffer, into: Buffer | undefined, signal: AbortSignal | undefined, asParts = false): Promise<BlockParts | undefined> {
     const k = entryKey(namespace, key);
     const e = this.#tier.get(k);
     if (e !== undefined) {
-      if (e.state === 'pending' || e.validUntilMs > this.#nowMs()) return this.#serveTier(e, into);
+      if (e.state === 'pending' || e.validUntilMs > this.#nowMs()) return whole(this.#serveTier(e, into));
       // A committed copy past its lease: still the current version?
       const rec = await this.#recordOf(namespace, key, k, signal);
       if (rec !== undefined && rec.version === e.version && !e.superseded) {
         e.validUntilMs = this.#nowMs() + this.#dramLeaseMs;
-        return this.#serveTier(e, into);
+        return whole(this.#serveTier(e, into));
       }
       this.#tier.removeIf(k, e);
       if (rec === undefined) return undefined;
-      return this.#readRecord(rec, into, signal);
+      return this.#readCold(rec, into, signal, asParts);
     }
     this.#stats.dramMisses++;
     const rec = await this.#recordOf(namespace, key, k, signal);
     if (rec === undefined) return undefined;
     // A put of this gateway may have landed while the lookup was out: prefer it.
     const late = this.#tier.peek(k);
-    if (late !== undefined && late.version > rec.version) return this.#serveTier(late, into);
-    return this.#readRecord(rec, into, signal);
+    if (late !== undefined && late.version > rec.version) return whole(this.#serveTier(late, into));
+    return this.#readCold(rec, into, signal, asParts);
   }
 
   #serveTier(e: TierEntry, into: Buffer | undefined): Buffer {
@@ -714,6 +824,14 @@ class GatewayImpl implements Gateway {
     const rec = await this.#lookups.lookup(namespace, key, signal);
     if (rec !== undefined) this.#records.set(k, rec);
     return rec;
+  }
+
+  async #readCold(rec: GatewayRecord, into: Buffer | undefined, signal: AbortSignal | undefined, asParts: boolean): Promise<BlockParts> {
+    if (!asParts || into !== undefined) return whole(await this.#readRecord(rec, into, signal));
+    await this.#awaitView(signal);
+    const out = await readBlockParts(this.#readCtx, rec, signal);
+    if (out.degraded) this.#stats.degradedReads++;
+    return out;
   }
 
   async #readRecord(rec: GatewayRecord, into: Buffer | undefined, signal: AbortSignal | undefined): Promise<Buffer> {
@@ -757,6 +875,11 @@ class GatewayImpl implements Gateway {
   }
 }
 
+function reporterStats(r: BadFragmentReporter): Pick<GatewayStats, 'badFragmentReportsSent' | 'badFragmentReportsDropped' | 'badFragmentReportsFailed'> {
+  const s = r.stats();
+  return { badFragmentReportsSent: s.sent, badFragmentReportsDropped: s.dropped, badFragmentReportsFailed: s.failed };
+}
+
 function checkNsKey(namespace: string, key: Uint8Array): Buffer {
   if (!(key instanceof Uint8Array)) badInput('key must be a Uint8Array');
   wrapInput(() => {
@@ -793,3 +916,7 @@ function raceAbort<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
   });
 }
 
+/** One buffer as BlockParts that need no release (tier memory, or a buffer the caller owns). */
+function whole(b: Buffer): BlockParts {
+  return { parts: [b], sizeBytes: b.length, degraded: false, release: () => undefined };
+}

@@ -8,7 +8,7 @@ export * from './limits.js';
 export type { GatewayCoordinator, GatewayCoordinatorMethod } from './coordinator.js';
 export { type ClusterView, decodePgMapJsonBytes } from './cluster-view.js';
 export type { GatewayRecord } from './record.js';
-export type { BadFragment, BadFragmentReason } from './read-path.js';
+export type { BadFragment, BadFragmentReason, BlockParts } from './read-path.js';
 export { VersionClock } from './version-clock.js';
 export { ByteBudget } from './byte-budget.js';
 export { CommitBatcher } from './commit-batcher.js';
@@ -27,3 +27,4 @@ export {
   type LookupResult,
   createGateway,
 } from './gateway.js';
+export { BadFragmentReporter, type BadFragmentReporterOptions, type BadFragmentReporterStats } from './bad-fragment-reporter.js';

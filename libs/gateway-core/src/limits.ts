@@ -50,3 +50,9 @@ export const PEERS_MAX = 4096;
 export const BYTE_WAITERS_MAX = 65_536;
 /** Blocks one mget reads at once. */
 export const MGET_CONCURRENCY = 16;
+/** Bad-fragment reports: distinct fragments queued, reports per call, and the least time between calls (ms). */
+export const BAD_FRAGMENT_QUEUE_MAX_DEFAULT = 4096;
+export const BAD_FRAGMENT_BATCH_MAX = 1024;
+export const BAD_FRAGMENT_REPORT_INTERVAL_MS_DEFAULT = 1000;
+/** Read repairs (rebuilt fragments being rewritten after a degraded read) in flight at once. */
+export const READ_REPAIR_INFLIGHT_MAX = 4;

@@ -1,4 +1,4 @@
-import { FRAGMENT_HEADER_BYTES, checksum64, fragmentsNeeded, keyHash64 } from '@tw/block-format';
+import { FRAGMENT_HEADER_BYTES, checksum64, checksum64Parts, fragmentsNeeded, keyHash64 } from '@tw/block-format';
 import { type ErasureCodec, createCodec } from '@tw/erasure';
 import { isTwError } from '@tw/errors';
 import { aborted, type ByteBudget } from './byte-budget.js';
@@ -35,12 +35,65 @@ export interface ReadContext {
   /** A read passed its hedging deadline and started extra (parity) reads. */
   readonly onHedge: () => void;
   readonly nowMs: () => number;
+  /**
+   * Read repair, optional: after a degraded read reassembled a block that verifies, the fragments
+   * found missing, corrupt or inconsistent are rebuilt and handed to `write` (best effort, in the
+   * background). `tryAcquire` bounds the repairs in flight: when it says no, nothing is rebuilt.
+   */
+  readonly readRepair?: {
+    tryAcquire(): boolean;
+    release(): void;
+    write(record: GatewayRecord, index: number, bytes: Buffer): Promise<void>;
+  };
 }
 
 export interface ReadOutcome {
   readonly payload: Buffer;
   /** True when parity was used or a fragment was bad (missing, corrupt, unreachable, inconsistent). */
   readonly degraded: boolean;
+}
+
+/**
+ * A block handed out as the verified data fragments themselves (no assembly copy): `parts`,
+ * concatenated, are the payload. They live in pooled buffers that the caller owns until it calls
+ * `release()` exactly once (after the bytes were written out).
+ */
+export interface BlockParts {
+  readonly parts: Buffer[];
+  readonly sizeBytes: number;
+  readonly degraded: boolean;
+  release(): void;
+}
+
+/**
+ * Like readBlock, but when the k data fragments all arrive intact (the common case) the block is
+ * returned as those fragments, verified against the block checksum over the parts, with no copy
+ * into one buffer. A degraded read (parity used, or a bad fragment) is reconstructed into a fresh
+ * buffer as readBlock does, and returned as one part.
+ */
+export async function readBlockParts(ctx: ReadContext, record: GatewayRecord, signal: AbortSignal | undefined): Promise<BlockParts> {
+  let parts: BlockParts | undefined;
+  const out = await readBlock(ctx, record, undefined, signal, (fragments, pooled, shard) => {
+    const views: Buffer[] = [];
+    for (let i = 0; i < fragments.length; i++) {
+      const len = Math.min(shard, record.sizeBytes - i * shard);
+      if (len <= 0) break;
+      views.push(fragments[i]!.subarray(0, len));
+    }
+    // Data fragments are the payload cut in k shards (the last one padded): the same checksum
+    // readBlock checks on the assembled copy, over the pieces. A mismatch falls back to it.
+    if (checksum64Parts(views) !== record.checksum) return false;
+    let released = false;
+    const release = (): void => {
+      if (released) return;
+      released = true;
+      for (const b of pooled) ctx.pool.give(b);
+    };
+    parts = { parts: views, sizeBytes: record.sizeBytes, degraded: false, release };
+    return true;
+  });
+  if (out === undefined) return parts!;
+  return { parts: [out.payload], sizeBytes: out.payload.length, degraded: out.degraded, release: () => undefined };
 }
 
 const CORRUPT_CODES = new Set(['TW_CHECKSUM_MISMATCH', 'TW_FRAGMENT_MISMATCH', 'TW_HEADER_CHECKSUM', 'TW_HEADER_INVALID', 'TW_HEADER_BAD_MAGIC', 'TW_EXTENT_CORRUPT']);
@@ -67,7 +120,26 @@ export function codecFor(r: GatewayRecord['redundancy']): ErasureCodec {
  *
  * `dest`, when given, must hold `record.sizeBytes`; the payload returned is then a view of it.
  */
-export async function readBlock(ctx: ReadContext, record: GatewayRecord, dest: Buffer | undefined, signal: AbortSignal | undefined): Promise<ReadOutcome> {
+export async function readBlock(ctx: ReadContext, record: GatewayRecord, dest: Buffer | undefined, signal: AbortSignal | undefined): Promise<ReadOutcome>;
+/**
+ * With `takeData`: when the k data fragments were all read intact, they (and the pooled buffers
+ * holding them) are offered to `takeData` first; if it accepts them (returns true) it owns those
+ * buffers and must give them back to `ctx.pool`, and readBlock resolves undefined.
+ */
+export async function readBlock(
+  ctx: ReadContext,
+  record: GatewayRecord,
+  dest: Buffer | undefined,
+  signal: AbortSignal | undefined,
+  takeData: (fragments: readonly Buffer[], pooled: readonly Buffer[], shard: number) => boolean,
+): Promise<ReadOutcome | undefined>;
+export async function readBlock(
+  ctx: ReadContext,
+  record: GatewayRecord,
+  dest: Buffer | undefined,
+  signal: AbortSignal | undefined,
+  takeData?: (fragments: readonly Buffer[], pooled: readonly Buffer[], shard: number) => boolean,
+): Promise<ReadOutcome | undefined> {
   const codec = codecFor(record.redundancy);
   const n = codec.fragmentCount;
   const k = fragmentsNeeded(record.redundancy);
@@ -98,8 +170,11 @@ export async function readBlock(ctx: ReadContext, record: GatewayRecord, dest: B
     return (suspect ? 2 * n : 0) + i;
   }
 
+  // Fragments whose node answered but held no good copy: the ones read repair rewrites.
+  const repairable: number[] = [];
   const bad = (i: number, reason: BadFragmentReason, error?: Error): void => {
     degraded = true;
+    if ((reason === 'missing' || reason === 'corrupt' || reason === 'inconsistent') && !repairable.includes(i)) repairable.push(i);
     ctx.onBadFragment({ namespace: record.namespace, key: record.key, version: record.version, index: i, nodeId: record.fragmentNodes[i]!, reason, ...(error === undefined ? {} : { error }) });
   };
 
@@ -238,15 +313,42 @@ export async function readBlock(ctx: ReadContext, record: GatewayRecord, dest: B
     const used = usedSet(fragments, k);
     const present = fragments.map((f, i) => (f !== undefined && used.has(i) ? f : undefined));
     if ([...used].some((i) => i >= k)) degraded = true;
+    if (takeData !== undefined && !degraded && present.slice(0, k).every((f) => f !== undefined)) {
+      const data = present.slice(0, k) as Buffer[];
+      const buffers = held.slice(0, k) as Buffer[];
+      if (takeData(data, buffers, shard)) {
+        // Ownership of the k pooled buffers moved to takeData; releaseAll must not give them back.
+        for (let i = 0; i < k; i++) held[i] = undefined;
+        return undefined;
+      }
+    }
     const out = dest ?? Buffer.allocUnsafe(Math.max(record.sizeBytes, shard * k));
     const payload = await codec.reconstruct(present, record.sizeBytes, { dest: out, ...(signal === undefined ? {} : { signal }) });
-    if (checksum64(payload) === record.checksum) return { payload, degraded };
+    if (checksum64(payload) === record.checksum) {
+      await startRepair(present);
+      return { payload, degraded };
+    }
     // Wrong bytes under valid fragment checksums: read everything and find a consistent subset.
     return { payload: await recoverFromAll(), degraded: true };
   } finally {
     signal?.removeEventListener('abort', onOuterAbort);
     if (!stop.signal.aborted) stop.abort();
     releaseAll();
+  }
+
+  /** Rebuilds the repairable fragments from `sources` (k verified ones) and writes them in the background. */
+  async function startRepair(sources: readonly (Buffer | undefined)[]): Promise<void> {
+    const repair = ctx.readRepair;
+    if (repair === undefined || repairable.length === 0 || signal?.aborted || !repair.tryAcquire()) return;
+    let rebuilt: Buffer[];
+    try {
+      rebuilt = await codec.rebuildFragments(sources, record.sizeBytes, repairable);
+    } catch {
+      repair.release();
+      return;
+    }
+    const writes = repairable.map((i, j) => (rebuilt[j]!.length === shard ? repair.write(record, i, rebuilt[j]!).catch(() => undefined) : Promise.resolve()));
+    void Promise.all(writes).finally(() => repair.release());
   }
 
   async function recoverFromAll(): Promise<Buffer> {

@@ -1,5 +1,5 @@
 import { type KvLayout, type Redundancy, fragmentCount, parseRedundancy } from '@tw/block-format';
-import type { BlockRecordMsg } from '@tw/rpc';
+import type { BlockRecordMsg, WireRecord } from '@tw/rpc';
 import { gatewayErrors } from './errors.js';
 
 /** A committed block as the gateway uses it (from the coordinators' BlockRecord). */
@@ -32,6 +32,26 @@ export function recordFromMsg(m: BlockRecordMsg): GatewayRecord {
       redundancy,
       fragmentNodes: [...m.fragmentNodes],
       layout: m.layout ?? null,
+    };
+  } catch (err) {
+    throw gatewayErrors.create('TW_GATEWAY_BAD_RECORD', `malformed block record from the coordinators: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/** The same from a packed record (LookupPrefix with `packed: true`, decodeWireRecords). */
+export function recordFromWire(namespace: string, m: WireRecord): GatewayRecord {
+  try {
+    const redundancy = parseRedundancy(m.redundancy);
+    if (m.fragmentNodes.length !== fragmentCount(redundancy)) throw new Error(`${m.fragmentNodes.length} fragment nodes for ${m.redundancy}`);
+    return {
+      namespace,
+      key: Buffer.from(m.key),
+      version: m.version,
+      sizeBytes: m.sizeBytes,
+      checksum: m.checksum,
+      redundancy,
+      fragmentNodes: m.fragmentNodes,
+      layout: m.layout,
     };
   } catch (err) {
     throw gatewayErrors.create('TW_GATEWAY_BAD_RECORD', `malformed block record from the coordinators: ${(err as Error).message}`, { cause: err });

@@ -30,6 +30,9 @@ export class CoordinatorFixture {
   #hold: Promise<void> | undefined;
   #release: (() => void) | undefined;
   commitCalls = 0;
+  /** ReportBadFragments calls received, flattened. */
+  readonly badFragmentReports: import('@tw/rpc').BadFragmentReportMsg[] = [];
+  badFragmentsDropped = 0;
   lookupCalls = 0;
 
   private constructor(
@@ -182,6 +185,12 @@ export class CoordinatorFixture {
       getNamespace: unsupported,
       listNamespaces: unsupported,
       deleteNamespace: unsupported,
+      reportBadFragments: async (req) => {
+        this.badFragmentReports.push(...req.reports);
+        this.badFragmentsDropped += Number(req.dropped);
+        return { accepted: req.reports.length };
+      },
+      checkFragments: unsupported,
       watchClusterMap: async (_req, push, ctx) => {
         const queue: ClusterMapMsg[] = [this.clusterMapMsg()];
         let wake: (() => void) | undefined;

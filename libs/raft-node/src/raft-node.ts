@@ -36,6 +36,11 @@ export interface ReplicatedStateMachine {
   appliedIndex(): number;
   /** Applies committed entry `index` (application data, never the empty no-op of a new leader). */
   apply(index: number, data: Uint8Array): Promise<unknown>;
+  /**
+   * Optional: applies consecutive entries in order with the same effects and results as `apply`
+   * on each (one result per entry); lets the state machine read and write once per batch.
+   */
+  applyBatch?(entries: readonly { readonly index: number; readonly data: Uint8Array }[]): Promise<unknown[]>;
   /** Makes every applied change durable (called before the Raft log is compacted behind it). */
   flush?(): Promise<void>;
   /** A consistent image of the state as of its applied index, in chunks. */
@@ -46,7 +51,8 @@ export interface ReplicatedStateMachine {
 
 /** The durable Raft log: raft's read side plus the writes a Ready asks for. */
 export interface RaftLog extends Storage {
-  persist(update: { snapshot?: Snapshot; entries?: readonly Entry[]; hardState?: Ready['hardState']; confState?: ConfState }): Promise<void>;
+  /** `sync: false`: the update need not be durable when the promise resolves (a commit index that moved alone). */
+  persist(update: { snapshot?: Snapshot; entries?: readonly Entry[]; hardState?: Ready['hardState']; confState?: ConfState; sync?: boolean }): Promise<void>;
   compact(index: number): Promise<void>;
   createSnapshot(index: number, confState: ConfState | undefined, data: Uint8Array): Promise<Snapshot>;
 }
@@ -397,23 +403,85 @@ export class RaftNode {
     }
     // 1. Persist (durably) before anything that depends on it leaves this node.
     if (rd.snapshot !== undefined || rd.entries.length > 0 || rd.hardState !== undefined) {
+      // etcd's MustSync: new entries, a snapshot, a new term or vote must be durable before any
+      // message leaves; a commit index that moved alone need not be (raft re-learns it from the
+      // leader, and treats what the state machine applied as committed after a restart). Saves
+      // an fsync per commit round on every replica.
+      const prev = this.#persistedHard;
+      const hs = rd.hardState;
+      const mustSync = rd.snapshot !== undefined || rd.entries.length > 0 || (hs !== undefined && (prev === undefined || hs.term !== prev.term || hs.vote !== prev.vote));
       await this.#log.persist({
         ...(rd.snapshot ? { snapshot: rd.snapshot } : {}),
         ...(rd.entries.length ? { entries: rd.entries } : {}),
-        ...(rd.hardState ? { hardState: rd.hardState } : {}),
+        ...(hs ? { hardState: hs } : {}),
+        ...(mustSync ? {} : { sync: false }),
       });
+      if (hs !== undefined) this.#persistedHard = hs;
     }
     // 2. Send.
     for (const m of rd.messages) this.#send(m);
     // 3. Apply: an accepted snapshot first, then committed entries.
     if (rd.snapshot !== undefined) await this.#installSnapshot(rd.snapshot);
-    for (const e of rd.committedEntries) await this.#applyEntry(e);
+    await this.#applyEntries(rd.committedEntries);
     for (const rs of rd.readStates) {
       const ctx = Buffer.from(rs.requestCtx).toString('hex');
       const read = this.#reads.find((r) => r.ctx === ctx);
       if (read) read.index = rs.index;
     }
     this.#serveReads();
+  }
+
+  /** The last hard state written (tells a commit-only change from a term or vote change). */
+  #persistedHard: Ready['hardState'] | undefined;
+
+  /** Applies committed entries in order; runs of application entries go to `applyBatch` when the state machine has it. */
+  async #applyEntries(entries: readonly Entry[]): Promise<void> {
+    if (this.#sm.applyBatch === undefined) {
+      for (const e of entries) await this.#applyEntry(e);
+      return;
+    }
+    let run: Entry[] = [];
+    const flushRun = async (): Promise<void> => {
+      if (run.length === 0) return;
+      const batch = run;
+      run = [];
+      const items = batch.map((e) => ({ e, env: this.#unwrap(e) }));
+      const results = await this.#sm.applyBatch!(items.map(({ e, env }) => ({ index: e.index, data: env.payload })));
+      for (let i = 0; i < items.length; i++) {
+        const { e, env } = items[i]!;
+        this.#applied = e.index;
+        this.#resolveProposal(env.proposer, env.seq, results[i]);
+      }
+    };
+    for (const e of entries) {
+      if (e.index <= this.#applied) continue;
+      if (e.type === EntryType.ConfChange || e.data.byteLength === 0) {
+        await flushRun();
+        await this.#applyEntry(e);
+      } else {
+        run.push(e);
+      }
+    }
+    await flushRun();
+  }
+
+  /** Splits a proposal envelope (see ENVELOPE_MAGIC) from the state machine's payload. */
+  #unwrap(e: Entry): { proposer: number; seq: number; payload: Uint8Array } {
+    const data = Buffer.from(e.data.buffer, e.data.byteOffset, e.data.byteLength);
+    if (data.length >= ENVELOPE_BYTES && data[0] === ENVELOPE_MAGIC) {
+      return { proposer: Number(data.readBigUInt64BE(1)), seq: Number(data.readBigUInt64BE(9)), payload: data.subarray(ENVELOPE_BYTES) };
+    }
+    return { proposer: 0, seq: 0, payload: data };
+  }
+
+  #resolveProposal(proposer: number, seq: number, result: unknown): void {
+    if (proposer !== this.id) return;
+    const p = this.#pending.get(seq);
+    if (p) {
+      clearTimeout(p.timer);
+      this.#pending.delete(seq);
+      p.resolve(result);
+    }
   }
 
   async #applyEntry(e: Entry): Promise<void> {
@@ -429,25 +497,10 @@ export class RaftNode {
       this.#applied = e.index;
       return;
     }
-    const data = Buffer.from(e.data.buffer, e.data.byteOffset, e.data.byteLength);
-    let proposer = 0;
-    let seq = 0;
-    let payload: Uint8Array = data;
-    if (data.length >= ENVELOPE_BYTES && data[0] === ENVELOPE_MAGIC) {
-      proposer = Number(data.readBigUInt64BE(1));
-      seq = Number(data.readBigUInt64BE(9));
-      payload = data.subarray(ENVELOPE_BYTES);
-    }
+    const { proposer, seq, payload } = this.#unwrap(e);
     const result = await this.#sm.apply(e.index, payload);
     this.#applied = e.index;
-    if (proposer === this.id) {
-      const p = this.#pending.get(seq);
-      if (p) {
-        clearTimeout(p.timer);
-        this.#pending.delete(seq);
-        p.resolve(result);
-      }
-    }
+    this.#resolveProposal(proposer, seq, result);
   }
 
   #serveReads(): void {

@@ -41,6 +41,17 @@ class KvApp implements ReplicatedStateMachine {
   }
 }
 
+/** The same application, applying runs of entries in one call (as the block map does). */
+class BatchKvApp extends KvApp {
+  batches: number[] = [];
+  async applyBatch(entries: readonly { index: number; data: Uint8Array }[]): Promise<unknown[]> {
+    this.batches.push(entries.length);
+    const out: unknown[] = [];
+    for (const e of entries) out.push(await this.apply(e.index, e.data));
+    return out;
+  }
+}
+
 /** In-process delivery between nodes, with a cut set for partitions. */
 class Net {
   nodes = new Map<NodeId, RaftNode>();
@@ -105,13 +116,13 @@ async function startMember(net: Net, id: NodeId, dir: string, voters: NodeId[], 
   return m;
 }
 
-async function cluster(net: Net, n: number, extra = {}): Promise<Member[]> {
+async function cluster(net: Net, n: number, extra = {}, app: () => KvApp = () => new KvApp()): Promise<Member[]> {
   const voters = Array.from({ length: n }, (_, i) => i + 1);
   const members: Member[] = [];
   for (const id of voters) {
     const dir = mkdtempSync(join(tmpdir(), `tw-raftnode-${id}-`));
     cleanups.unshift(() => rmSync(dir, { recursive: true, force: true }));
-    members.push(await startMember(net, id, dir, voters, new KvApp(), extra));
+    members.push(await startMember(net, id, dir, voters, app(), extra));
   }
   return members;
 }
@@ -138,6 +149,31 @@ describe('RaftNode', () => {
     expect(results.filter((r) => r === null)).toHaveLength(50);
     await until(() => members.every((m) => m.app.applied === leader.app.applied), 'replicas to catch up');
     for (const m of members) expect([...m.app.data]).toEqual([...leader.app.data]);
+  });
+
+  test('a state machine with applyBatch gets runs of entries, in order, and the same results; commit-only hard states are not fsynced', async () => {
+    const net = new Net();
+    const members = await cluster(net, 3, {}, () => new BatchKvApp());
+    const syncs: { entries: number; hardState: boolean; sync: boolean }[] = [];
+    for (const m of members) {
+      const persist = m.log.persist.bind(m.log);
+      m.log.persist = (update, signal) => {
+        syncs.push({ entries: update.entries?.length ?? 0, hardState: update.hardState !== undefined, sync: update.sync ?? true });
+        return persist(update, signal);
+      };
+    }
+    await until(() => leaderOf(members) !== undefined, 'a leader');
+    const leader = leaderOf(members)!;
+    const results = await Promise.all(Array.from({ length: 300 }, (_, i) => leader.node.propose(Buffer.from(`k${i % 50}=v${i}`))));
+    // The same answers as one-by-one apply: the first write of each key finds nothing before it.
+    expect(results.filter((r) => r === null)).toHaveLength(50);
+    expect(results.slice(50).every((r, i) => r === `v${i}`)).toBe(true);
+    await until(() => members.every((m) => m.app.applied === leader.app.applied), 'replicas to catch up');
+    for (const m of members) expect([...m.app.data]).toEqual([...leader.app.data]);
+    expect(Math.max(...members.flatMap((m) => (m.app as BatchKvApp).batches))).toBeGreaterThan(1);
+    // Entries are always synced; some commit-only updates are not.
+    expect(syncs.filter((x) => x.entries > 0 && !x.sync)).toEqual([]);
+    expect(syncs.some((x) => x.entries === 0 && x.hardState && !x.sync)).toBe(true);
   });
 
   test('followers refuse proposals with a leader hint; reads on followers are linearizable', async () => {

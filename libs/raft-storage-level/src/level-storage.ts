@@ -32,6 +32,11 @@ export interface RaftLogUpdate {
   readonly hardState?: HardState;
   /** The membership after an applied conf change (initialState returns it after a restart). */
   readonly confState?: ConfState;
+  /**
+   * false: write without fsync even when the storage syncs by default. Raft allows it when only
+   * the commit index moved (etcd's MustSync rule). A later synced write syncs this one too.
+   */
+  readonly sync?: boolean;
 }
 
 export interface LevelRaftStorageOptions {
@@ -151,7 +156,7 @@ export class LevelRaftStorage implements Storage {
       this.conf = update.confState;
       ops.push({ type: 'put', key: KEY_CONF_STATE, value: encodeConfState(update.confState) });
     }
-    return this.write(ops);
+    return this.write(ops, update.sync ?? true);
   }
 
   /**
@@ -232,11 +237,11 @@ export class LevelRaftStorage implements Storage {
     this.ents = this.ents.slice(0, start - offset).concat(toAdd);
   }
 
-  private write(ops: BatchOp[]): Promise<void> {
+  private write(ops: BatchOp[], sync = true): Promise<void> {
     this.queued++;
     const run = async (): Promise<void> => {
       try {
-        if (ops.length > 0) await this.db.batch(ops, { sync: this.sync });
+        if (ops.length > 0) await this.db.batch(ops, { sync: this.sync && sync });
       } catch (err) {
         throw raftStorageErrors.create('TW_RAFT_STORAGE_IO', 'raft log batch write failed', { cause: err });
       } finally {

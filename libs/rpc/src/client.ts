@@ -12,6 +12,9 @@ const CHANNEL_OPTIONS: grpc.ChannelOptions = {
   'grpc.keepalive_timeout_ms': 5_000,
   'grpc.initial_reconnect_backoff_ms': 100,
   'grpc.max_reconnect_backoff_ms': 2_000,
+  // HTTP/2's initial 64 KiB receive window would stall a 1,024-record LookupPrefix answer
+  // (~130 KB packed) for a WINDOW_UPDATE round trip: open the window at connect.
+  'grpc-node.flow_control_window': 8 * 1024 * 1024,
 };
 
 type RawClient = grpc.Client & Record<string, (...args: unknown[]) => unknown>;

@@ -8,4 +8,5 @@ export const rpcErrors = defineErrors('@tw/rpc', {
   TW_RPC_INTERNAL: { description: 'The coordinator failed without a coded error (a bug); the message carries what it said.' },
   TW_RPC_BAD_RESPONSE: { description: 'A reply could not be decoded into the expected message.' },
   TW_RPC_LISTEN_FAILED: { description: 'The gRPC server could not bind its address.' },
+  TW_RPC_BAD_PACKED: { description: 'A packed record or commit list (packed_records, packed_blocks) does not decode: truncated, bad index or out-of-range number.' },
 });

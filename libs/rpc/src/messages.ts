@@ -43,11 +43,14 @@ export interface LookupPrefixRequestMsg {
   keys: Buffer[];
   token: string;
   includeRecords: boolean;
+  /** With includeRecords: the records come packed in `packedRecords` (decodeWireRecords). */
+  packed?: boolean;
 }
 export interface LookupPrefixResponseMsg {
   hits: number;
   records: BlockRecordMsg[];
   appliedIndex: string;
+  packedRecords?: Buffer;
 }
 
 export interface BlockCommitMsg {
@@ -66,6 +69,8 @@ export interface CommitBlocksRequestMsg {
   blocks: BlockCommitMsg[];
   requestId: RequestIdMsg | null;
   token: string;
+  /** Instead of `blocks` (leave it empty): the blocks packed by encodeWireCommits. */
+  packedBlocks?: Buffer;
 }
 export interface CommitResultMsg {
   version: string;
@@ -76,6 +81,8 @@ export interface CommitResultMsg {
 export interface CommitBlocksResponseMsg {
   results: CommitResultMsg[];
   index: string;
+  /** For a packed request, instead of `results`: one u64 version per block (decodeWireVersions). */
+  packedVersions?: Buffer;
 }
 
 export interface DeleteBlocksRequestMsg {
@@ -155,6 +162,42 @@ export interface DeleteNamespaceRequestMsg {
 }
 export type EmptyMsg = Record<string, never>;
 
+export interface BadFragmentReportMsg {
+  namespace: string;
+  key: Buffer;
+  version: string;
+  index: number;
+  nodeId: string;
+  reason: string;
+  detail: string;
+  seenAtMs: string;
+  count: number;
+}
+export interface ReportBadFragmentsRequestMsg {
+  gatewayId: string;
+  reports: BadFragmentReportMsg[];
+  dropped: string;
+}
+export interface ReportBadFragmentsResponseMsg {
+  accepted: number;
+}
+export interface FragmentRefMsg {
+  namespace: string;
+  key: Buffer;
+  version: string;
+  index: number;
+}
+export type FragmentLivenessName = 'FRAGMENT_LIVENESS_UNKNOWN' | 'FRAGMENT_LIVENESS_LIVE' | 'FRAGMENT_LIVENESS_DEAD';
+export interface CheckFragmentsRequestMsg {
+  nodeId: string;
+  fragments: FragmentRefMsg[];
+}
+export interface CheckFragmentsResponseMsg {
+  liveness: FragmentLivenessName[];
+  appliedIndex: string;
+  nodeRegisteredAtMs: string;
+}
+
 export interface MessageBatchMsg {
   from: string;
   messages: Buffer[];
@@ -178,5 +221,7 @@ export interface CoordinatorUnary {
   getNamespace: [GetNamespaceRequestMsg, NamespaceMsg];
   listNamespaces: [ListNamespacesRequestMsg, ListNamespacesResponseMsg];
   deleteNamespace: [DeleteNamespaceRequestMsg, EmptyMsg];
+  reportBadFragments: [ReportBadFragmentsRequestMsg, ReportBadFragmentsResponseMsg];
+  checkFragments: [CheckFragmentsRequestMsg, CheckFragmentsResponseMsg];
 }
 export type CoordinatorMethod = keyof CoordinatorUnary;

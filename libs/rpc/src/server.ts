@@ -48,6 +48,8 @@ const COORDINATOR_UNARY: readonly (keyof CoordinatorUnary)[] = [
   'getNamespace',
   'listNamespaces',
   'deleteNamespace',
+  'reportBadFragments',
+  'checkFragments',
 ];
 
 /** Registers the Coordinator service on a gRPC server. */

@@ -68,6 +68,15 @@ function fakeCoordinator(role: { leader: true } | { leader: false; hint: () => s
     getNamespace: notImplemented,
     listNamespaces: notImplemented,
     deleteNamespace: notImplemented,
+    async reportBadFragments(req) {
+      calls.push('reportBadFragments');
+      return { accepted: req.reports.length + Number(req.dropped) };
+    },
+    async checkFragments(req) {
+      calls.push('checkFragments');
+      const names = ['FRAGMENT_LIVENESS_UNKNOWN', 'FRAGMENT_LIVENESS_LIVE', 'FRAGMENT_LIVENESS_DEAD'] as const;
+      return { liveness: req.fragments.map((f) => names[f.index % 3]!), appliedIndex: '7', nodeRegisteredAtMs: req.fragments[0]?.version ?? '0' };
+    },
     async watchClusterMap(_req, push, ctx) {
       for (let epoch = 1; epoch <= 3 && !ctx.signal.aborted; epoch++) {
         await push({ epoch: String(epoch), nodes: [], pgCount: 4096, pgMap: Buffer.from([epoch]) });
@@ -94,6 +103,22 @@ describe('coordinator service over gRPC', () => {
     expect(res.records[0]!.version).toBe(String(2n ** 63n));
     expect(res.records[0]!.checksum).toBe('18446744073709551615');
     expect(res.appliedIndex).toBe('42');
+  });
+
+  test('ReportBadFragments and CheckFragments: enums, bytes and 64-bit fields survive the trip', async () => {
+    const s = await start(fakeCoordinator({ leader: true }, []));
+    const client = new CoordinatorClient([s.address]);
+    clients.push(client);
+    const key = Buffer.from([0, 255, 9]);
+    const report = { namespace: 'default', key, version: String(2n ** 64n - 1n), index: 5, nodeId: 'sn-1', reason: 'corrupt', detail: 'TW_CHECKSUM_MISMATCH', seenAtMs: '1700000000000', count: 2 };
+    expect((await client.call('reportBadFragments', { gatewayId: 'g', reports: [report, report], dropped: '3' })).accepted).toBe(5);
+    const res = await client.call('checkFragments', {
+      nodeId: 'sn-1',
+      fragments: [0, 1, 2].map((index) => ({ namespace: 'default', key, version: String(2n ** 63n + 1n), index })),
+    });
+    expect(res.liveness).toEqual(['FRAGMENT_LIVENESS_UNKNOWN', 'FRAGMENT_LIVENESS_LIVE', 'FRAGMENT_LIVENESS_DEAD']);
+    expect(res.nodeRegisteredAtMs).toBe(String(2n ** 63n + 1n));
+    expect(res.appliedIndex).toBe('7');
   });
 
   test('our error codes, details and retryability cross the wire', async () => {

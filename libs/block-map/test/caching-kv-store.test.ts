@@ -1,0 +1,92 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { type KvStore, cachingKvStore, kvEntries, memoryKvStore } from '../src/index.js';
+
+const hex = (u: Uint8Array | undefined): string => (u === undefined ? 'none' : Buffer.from(u).toString('hex'));
+const k = (i: number): Uint8Array => Uint8Array.from([i]);
+
+/** A memory store whose reads and writes finish when the fast-check scheduler says so. */
+function slowStore(inner: KvStore, s: fc.Scheduler): KvStore {
+  return {
+    get: (key) => s.schedule(Promise.resolve(), 'get').then(() => inner.get(key)),
+    // The read happens at a scheduled point, so a write may land between call and read.
+    getMany: (keys) => s.schedule(Promise.resolve(), 'getMany').then(() => inner.getMany(keys)),
+    write: (ops) => s.schedule(Promise.resolve(), 'write').then(() => inner.write(ops)),
+    iterator: (range) => inner.iterator(range),
+    clear: (range) => inner.clear(range),
+  };
+}
+
+type Op = { t: 'write'; puts: [number, number | null][] } | { t: 'read'; keys: number[] } | { t: 'prefetch'; keys: number[] } | { t: 'scan' };
+
+const opArb: fc.Arbitrary<Op> = fc.oneof(
+  fc.record({ t: fc.constant('write' as const), puts: fc.array(fc.tuple(fc.nat(7), fc.option(fc.nat(255), { nil: null })), { minLength: 1, maxLength: 4 }) }),
+  fc.record({ t: fc.constant('read' as const), keys: fc.array(fc.nat(7), { minLength: 1, maxLength: 4 }) }),
+  fc.record({ t: fc.constant('prefetch' as const), keys: fc.array(fc.nat(7), { minLength: 1, maxLength: 4 }) }),
+  fc.constant({ t: 'scan' as const }),
+);
+
+describe('cachingKvStore', () => {
+  it('never serves a stale value from its cache, whatever the interleaving of slow reads and writes', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.scheduler(), fc.array(opArb, { minLength: 1, maxLength: 25 }), fc.integer({ min: 1, max: 8 }), async (s, ops, cacheMax) => {
+        const inner = memoryKvStore();
+        const store = cachingKvStore(slowStore(inner, s), { cacheable: () => true, cacheEntriesMax: cacheMax });
+        const model = new Map<number, number>();
+        const pending: Promise<unknown>[] = [];
+        for (const op of ops) {
+          if (op.t === 'write') {
+            for (const [key, v] of op.puts) {
+              if (v === null) model.delete(key);
+              else model.set(key, v);
+            }
+            pending.push(store.write(op.puts.map(([key, v]) => (v === null ? { type: 'del' as const, key: k(key) } : { type: 'put' as const, key: k(key), value: Uint8Array.from([v]) }))));
+          } else if (op.t === 'read') {
+            pending.push(store.getMany(op.keys.map(k)));
+          } else if (op.t === 'prefetch') {
+            pending.push(store.prefetch(op.keys.map(k)));
+          } else {
+            pending.push((async () => {
+              for await (const _ of kvEntries(store)) void _;
+            })());
+          }
+        }
+        await s.waitFor(Promise.all(pending));
+        await s.waitFor(store.flush());
+        for (let key = 0; key < 8; key++) {
+          const want = model.has(key) ? hex(Uint8Array.from([model.get(key)!])) : 'none';
+          expect(hex(await s.waitFor(store.get(k(key)))), `key ${key} through the cache`).toBe(want);
+          expect(hex(await inner.get(k(key))), `key ${key} in the inner store`).toBe(want);
+        }
+        expect(store.stagedOps).toBe(0);
+      }),
+      { seed: 5150, numRuns: 300 },
+    );
+  });
+
+  it('gathers the writes made while one flush is out into a single inner batch', async () => {
+    const inner = memoryKvStore();
+    let batches = 0;
+    const counting: KvStore = {
+      ...inner,
+      write: async (ops) => {
+        batches++;
+        await new Promise((r) => setTimeout(r, 5)); // a disk write takes a while
+        await inner.write(ops);
+      },
+    };
+    const store = cachingKvStore(counting);
+    for (let i = 0; i < 100; i++) await store.write([{ type: 'put', key: k(i), value: k(i) }]);
+    await store.flush();
+    expect(batches).toBeLessThanOrEqual(3);
+    expect(hex(await inner.get(k(99)))).toBe('63');
+  });
+
+  it('refuses every call after an inner write failed', async () => {
+    const inner = memoryKvStore();
+    const store = cachingKvStore({ ...inner, write: () => Promise.reject(new Error('disk full')) });
+    await store.write([{ type: 'put', key: k(1), value: k(1) }]);
+    await expect(store.flush()).rejects.toThrow();
+    await expect(store.get(k(1))).rejects.toMatchObject({ code: 'TW_BLOCKMAP_CORRUPT_STATE' });
+  });
+});
