@@ -1,23 +1,25 @@
 /**
  * The gateway end to end (issue 6, item 6): the embedded cluster (`startLocalCluster`: 3
  * coordinators, 6 storage nodes, ec:4+2, one gateway, all child processes on loopback), driven
- * through the gateway's RESP front-end and its HTTP API. PUT (async mode: acknowledged once in the
+ * through the gateway's three byte-carrying front-ends: RESP, the HTTP API, and the native protocol
+ * (@tw/client, one client with its connection pool; GETs read into one caller buffer per slot). PUT (async mode: acknowledged once in the
  * DRAM tier) and GET throughput and p50/p99 latency for 2, 8 and 32 MiB blocks at 1, 4 and 16 in
  * flight; GETs cold (blocks evicted from the DRAM tier: 4 fragment reads from the storage nodes,
  * verification, assembly) and hot (DRAM tier).
  * Baselines in the same run, same sizes and in-flight counts: redis-server (Debian's, started
  * here, no persistence) SET/GET through the same Node RESP client (one connection per in-flight
  * request, as for the gateway), and raw node:net between two processes (RawTcp).
- * The main figures (`put.*`, `get.cold.*`, `get.hot.*`) take the faster of the two front-ends;
- * `gateway.resp.*` and `gateway.http.*` report each. Throughput counts payload bytes (1e9 B/s).
- * BENCH_QUICK=1: 8 MiB blocks at 1 and 16 in flight only. Each measurement moves 128 MiB (at least
- * one operation per in-flight slot).
+ * The main figures (`put.*`, `get.cold.*`, `get.hot.*`) take the fastest front-end;
+ * `gateway.resp.*`, `gateway.http.*` and `gateway.native.*` report each. Throughput counts payload bytes (1e9 B/s).
+ * BENCH_QUICK=1: 8 MiB blocks at 1 and 16 in flight only, 48 MiB per measurement. Otherwise each
+ * measurement moves 128 MiB (at least one operation per in-flight slot).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 // The embedded cluster of `npm start` (apps/twctl) is what this benchmark drives; bench/ is tagged
 // type:app, which the boundary rule keeps off other apps (the lead may add a bench/ override).
+import { type TwClient, connectClient } from '@tw/client';
 import { type LocalCluster, startLocalCluster } from '@tw/twctl';
 import { RespClient } from './lib/gateway-resp-client.js';
 import { RedisServer } from './lib/gateway-redis.js';
@@ -28,7 +30,7 @@ const MiB = 1024 * 1024;
 const SIZES = quick ? [8 * MiB] : [2 * MiB, 8 * MiB, 32 * MiB];
 const INFLIGHT = quick ? [1, 16] : [1, 4, 16];
 /** Payload bytes moved by one measurement (at least `inflight` operations). */
-const BYTES_PER_MEASUREMENT = 128 * MiB;
+const BYTES_PER_MEASUREMENT = quick ? 48 * MiB : 128 * MiB;
 /** The gateway's DRAM tier: holds the hot set (2 blocks of the largest size) with room to spare. */
 const DRAM_TIER_BYTES = 160 * MiB;
 /** Blocks per size kept hot (read over and over). */
@@ -118,6 +120,7 @@ export default async function run(): Promise<Metric[]> {
   let redis: RedisServer | undefined;
   let raw: RawTcp | undefined;
   const clients: RespClient[] = [];
+  let native: TwClient | undefined;
   try {
     const t0 = Date.now();
     // Started one by one so that whatever did start is stopped below if a later one fails.
@@ -134,6 +137,14 @@ export default async function run(): Promise<Metric[]> {
       rd.push(await RespClient.connect(redis.port));
     }
     clients.push(...gw, ...rd);
+    // The local cluster's gateway ports: HTTP, RESP, lm://, native, in that order.
+    native = await connectClient({ address: `127.0.0.1:${Number(new URL(http).port) + 3}`, namespace: 'default' });
+    const nat = native;
+    const intos = Array.from({ length: maxInflight }, () => Buffer.alloc(Math.max(...SIZES)));
+    const nativeGet = async (slot: number, key: string, size: number): Promise<void> => {
+      const v = await nat.get(key, { into: intos[slot]! });
+      if (v?.length !== size) throw new Error(`native GET ${key}: ${v?.length ?? 'missing'} bytes, expected ${size}`);
+    };
     const blockUrl = (key: string): string => `${http}/v1/namespaces/default/blocks/${encodeURIComponent(key)}`;
     const httpPut = async (key: string, value: Buffer): Promise<void> => {
       const r = await fetch(blockUrl(key), { method: 'PUT', body: value, headers: { 'content-type': 'application/octet-stream' } });
@@ -158,6 +169,8 @@ export default async function run(): Promise<Metric[]> {
       await respGet(gw[0]!, `warm:${i}`, MiB);
       await httpGet(`warm-http:${i}`, MiB);
       await respGet(rd[0]!, `warm:${i}`, MiB);
+      await nat.put(`warm-native:${i}`, warm);
+      await nativeGet(0, `warm-native:${i}`, MiB);
     }
     await raw.send(MiB, 8, 4);
     await raw.receive(MiB, 8, 4);
@@ -171,7 +184,8 @@ export default async function run(): Promise<Metric[]> {
       // Redis keys: a few per size, overwritten (the server keeps everything in memory).
       const redisKey = (i: number): string => `redis:${size}:${i % 8}`;
       const base = new Map<string, { redisSet: Sample; redisGet: Sample; rawSend: number; rawRecv: number }>();
-      const put = new Map<number, { resp: Sample; http: Sample }>();
+      type ByFrontend = { resp: Sample; http: Sample; native: Sample };
+      const put = new Map<number, ByFrontend>();
       // 1. Baselines and puts, per in-flight count.
       for (const c of INFLIGHT) {
         const count = countFor(c);
@@ -190,32 +204,39 @@ export default async function run(): Promise<Metric[]> {
           await httpPut(key, value);
           written.push(key);
         });
-        put.set(c, { resp, http: httpS });
+        const nativeS = await measure(size, count, c, async () => {
+          const key = `blk:${keySeq++}`;
+          await nat.put(key, value);
+          written.push(key);
+        });
+        put.set(c, { resp, http: httpS, native: nativeS });
       }
       // 2. Cold gets: every block but the last ones written (which may still sit in the DRAM tier).
       const cold = written.slice(0, Math.max(1, written.length - Math.ceil(DRAM_TIER_BYTES / size) - 4));
       const coldStats0 = await gatewayStats(http);
       let coldOps = 0;
-      const coldRes = new Map<number, { resp: Sample; http: Sample }>();
+      const coldRes = new Map<number, ByFrontend>();
       for (const c of INFLIGHT) {
         const count = countFor(c);
         const resp = await measure(size, count, c, (i, slot) => respGet(gw[slot]!, cold[(i * 7) % cold.length]!, size));
         const httpS = await measure(size, count, c, (i) => httpGet(cold[(i * 7 + 3) % cold.length]!, size));
-        coldOps += 2 * count;
-        coldRes.set(c, { resp, http: httpS });
+        const nativeS = await measure(size, count, c, (i, slot) => nativeGet(slot, cold[(i * 7 + 5) % cold.length]!, size));
+        coldOps += 3 * count;
+        coldRes.set(c, { resp, http: httpS, native: nativeS });
       }
       const coldStats1 = await gatewayStats(http);
       // 3. Hot gets: a few blocks just put, read over and over from the DRAM tier.
       const hot = Array.from({ length: HOT_KEYS }, (_v, j) => `hot:${size}:${j}`);
       for (const k of hot) await gw[0]!.set(k, value);
-      const hotRes = new Map<number, { resp: Sample; http: Sample }>();
+      const hotRes = new Map<number, ByFrontend>();
       let hotOps = 0;
       for (const c of INFLIGHT) {
         const count = countFor(c);
         const resp = await measure(size, count, c, (i, slot) => respGet(gw[slot]!, hot[i % hot.length]!, size));
         const httpS = await measure(size, count, c, (i) => httpGet(hot[i % hot.length]!, size));
-        hotOps += 2 * count;
-        hotRes.set(c, { resp, http: httpS });
+        const nativeS = await measure(size, count, c, (i, slot) => nativeGet(slot, hot[i % hot.length]!, size));
+        hotOps += 3 * count;
+        hotRes.set(c, { resp, http: httpS, native: nativeS });
       }
       const hotStats = await gatewayStats(http);
       const sz = `${size / MiB}MiB`;
@@ -228,7 +249,12 @@ export default async function run(): Promise<Metric[]> {
         const p = put.get(c)!;
         const g = coldRes.get(c)!;
         const h = hotRes.get(c)!;
-        const best = (x: { resp: Sample; http: Sample }): [string, Sample] => (x.resp.gbps >= x.http.gbps ? ['resp', x.resp] : ['http', x.http]);
+        const frontends = ['resp', 'http', 'native'] as const;
+        const best = (x: ByFrontend): [(typeof frontends)[number], Sample] => {
+          let top: (typeof frontends)[number] = 'resp';
+          for (const f of frontends) if (x[f].gbps > x[top].gbps) top = f;
+          return [top, x[top]];
+        };
         // Main figures: the faster front-end, against Redis.
         for (const [what, x, bs, bn] of [
           ['put', p, b.redisSet, 'redis.set'],
@@ -237,11 +263,11 @@ export default async function run(): Promise<Metric[]> {
         ] as const) {
           const [fe, s] = best(x);
           out.push(...triple(`${what}.${l}`, s, `${bn}.${l}`, bs));
-          out.push({ metric: `${what}.${l}.frontend_is_http`, value: fe === 'http' ? 1 : 0, unit: 'ratio' });
+          process.stderr.write(`  ${what}.${l}: fastest front-end ${fe}\n`);
           // Against raw TCP (the ceiling of any TCP data path).
           const rawV = what === 'put' ? b.rawSend : b.rawRecv;
           out.push(withBaseline({ metric: `${what}.${l}.vs_raw_tcp`, value: round(s.gbps), unit: 'GB/s' }, `raw_tcp.${what === 'put' ? 'send' : 'receive'}.${l}`, rawV));
-          for (const feName of ['resp', 'http'] as const) out.push(...triple(`gateway.${feName}.${what}.${l}`, x[feName], `${bn}.${l}`, bs));
+          for (const feName of frontends) out.push(...triple(`gateway.${feName}.${what}.${l}`, x[feName], `${bn}.${l}`, bs));
         }
         out.push(...triple(`redis.set.${l}`, b.redisSet, undefined, undefined).map((m, i) => (i === 0 ? withBaseline(m, `raw_tcp.send.${l}`, b.rawSend) : m)));
         out.push(...triple(`redis.get.${l}`, b.redisGet, undefined, undefined).map((m, i) => (i === 0 ? withBaseline(m, `raw_tcp.receive.${l}`, b.rawRecv) : m)));
@@ -253,6 +279,7 @@ export default async function run(): Promise<Metric[]> {
     return out;
   } finally {
     for (const c of clients) c.close();
+    await native?.close();
     const stops: Promise<unknown>[] = [];
     if (cluster !== undefined) stops.push(cluster.stop().catch((err: unknown) => process.stderr.write(`cluster stop: ${String(err)}\n`)));
     if (redis !== undefined) stops.push(redis.stop());

@@ -119,9 +119,11 @@ export async function startNativeFrontend(o: NativeFrontendOptions): Promise<Nat
         return { header: encodeReply({ op: req.op, status: 'ok', version: r.version }) };
       }
       case NativeOp.GET: {
-        const v = await o.gateway.get(ns, req.key, { signal });
+        // No copies: a DRAM hit is sent from the tier's buffer, a cold read from the verified data
+        // fragments' pooled buffers (gather write), given back once written.
+        const v = await o.gateway.getParts(ns, req.key, { signal });
         if (v === undefined) return { header: encodeReply({ op: req.op, status: 'not_found' }) };
-        return { header: encodeReply({ op: req.op, status: 'ok', valueBytes: v.length }), payload: v };
+        return { header: encodeReply({ op: req.op, status: 'ok', valueBytes: v.sizeBytes }), payload: v.parts, onSent: v.release };
       }
       case NativeOp.EXISTS: {
         const r = await o.gateway.lookupPrefix(ns, [req.key], { signal });

@@ -101,6 +101,12 @@ describe('corrupted fragments', () => {
     expect((await reader.get('default', key('corrupt-me')))!.equals(value)).toBe(true);
     expect(bad.map((f) => [f.index, f.reason, f.nodeId])).toEqual([[1, 'inconsistent', rec.fragmentNodes[1]]]);
     expect(reader.stats().degradedReads).toBe(1);
+    // The zero-copy read checks the block checksum over the parts and falls back the same way.
+    const partsReader = await cluster.gateway({}, { hooks: { onBadFragment: (f) => bad.push(f) } });
+    const parts = await partsReader.getParts('default', key('corrupt-me'));
+    expect(Buffer.concat(parts!.parts).equals(value)).toBe(true);
+    expect(parts!.degraded).toBe(true);
+    parts!.release();
   });
 
   test('bytes flipped on disk are detected and the read reconstructs from parity', async () => {

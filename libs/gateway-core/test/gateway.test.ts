@@ -30,6 +30,42 @@ describe('gateway-core against 6 real storage nodes (ec:4+2)', () => {
     expect(reader.stats().badFragments).toBe(0);
   });
 
+  test('getParts: cold reads come back as the verified data fragments, hits as the tier buffer', async () => {
+    const gw = await cluster.gateway({ dramTierBytes: 64 * MiB });
+    const reader = await cluster.gateway({ dramTierBytes: 16 * MiB });
+    const sizes = [0, 1, 7, 33, 64 * KiB + 1, 8 * MiB + 5];
+    for (const [i, size] of sizes.entries()) {
+      const value = seededBytes(size, 2000 + i);
+      await gw.put('default', key(`parts-${size}`), value, { mode: 'sync' });
+      const cold = await reader.getParts('default', key(`parts-${size}`));
+      expect(cold?.sizeBytes).toBe(size);
+      expect(cold!.degraded).toBe(false);
+      // ec:4+2: k = 4 parts, none copied into one buffer (a tiny value fits in fewer shards, which are 8-byte aligned).
+      expect(cold!.parts.length).toBeLessThanOrEqual(4);
+      if (size >= 64 * KiB) expect(cold!.parts.length).toBe(4);
+      expect(Buffer.concat(cold!.parts).equals(value)).toBe(true);
+      cold!.release();
+      cold!.release(); // idempotent
+      const hot = await gw.getParts('default', key(`parts-${size}`));
+      expect(hot!.parts.length).toBe(1);
+      expect(hot!.parts[0]!.equals(value)).toBe(true);
+      hot!.release();
+    }
+    expect(await reader.getParts('default', key('parts-absent'))).toBeUndefined();
+    // Released buffers are reused by the next read: parts read before the release keep their
+    // bytes until then, and later reads are still right.
+    const a = await reader.getParts('default', key(`parts-${8 * MiB + 5}`));
+    const b = await reader.getParts('default', key(`parts-${64 * KiB + 1}`));
+    expect(Buffer.concat(a!.parts).equals(seededBytes(8 * MiB + 5, 2000 + 5))).toBe(true);
+    a!.release();
+    const c = await reader.getParts('default', key(`parts-${8 * MiB + 5}`));
+    expect(Buffer.concat(b!.parts).equals(seededBytes(64 * KiB + 1, 2000 + 4))).toBe(true);
+    expect(Buffer.concat(c!.parts).equals(seededBytes(8 * MiB + 5, 2000 + 5))).toBe(true);
+    b!.release();
+    c!.release();
+    expect(reader.stats().dramHits).toBe(0);
+  });
+
   test('a value given as several buffers is stored as their concatenation', async () => {
     const gw = await cluster.gateway();
     const parts = [seededBytes(1000, 1), seededBytes(3, 2), seededBytes(70_000, 3)];
