@@ -64,7 +64,7 @@ export type FsyncPolicy =
   | { mode: 'always' }
   /**
    * group commit: at most one fdatasync of each extent with pending puts every `intervalMs`
-   * (default 5). A put that arrives when the last sync started at least `intervalMs` ago is synced
+   * (default 1). A put that arrives when the last sync started at least `intervalMs` ago is synced
    * at once (no added latency when idle); puts arriving sooner wait for the next slot and share it.
    */
   | { mode: 'group'; intervalMs?: number }

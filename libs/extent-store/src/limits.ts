@@ -17,7 +17,7 @@ export const EXTENT_SIZE_BYTES_MAX = 64 * 1024 * 1024 * 1024;
 export const PAYLOAD_BYTES_MAX_DEFAULT = 256 * 1024 * 1024;
 
 /** Group commit: default interval between fdatasyncs of the extents with pending puts. */
-export const GROUP_COMMIT_MS_DEFAULT = 5;
+export const GROUP_COMMIT_MS_DEFAULT = 1;
 export const GROUP_COMMIT_MS_MAX = 1000;
 
 /** Appends written but not yet acknowledged: bounds memory the caller's buffers pin. */
