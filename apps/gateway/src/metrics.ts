@@ -45,6 +45,12 @@ export function createGatewayMetrics(): GatewayMetrics {
   stat('tw_gateway_inflight_bytes', 'Fragment bytes in flight to storage nodes', (s) => s.inflightBytes);
   stat('tw_gateway_degraded_reads', 'Reads reconstructed from parity (since start)', (s) => s.degradedReads);
   stat('tw_gateway_orphaned_blocks', 'Blocks written but never committed (since start)', (s) => s.orphanedBlocks);
+  stat('tw_gateway_bad_fragment_reports_sent', 'Bad fragments reported to the coordinators (since start)', (s) => s.badFragmentReportsSent);
+  stat('tw_gateway_bad_fragment_reports_dropped', 'Bad-fragment reports dropped: queue full (since start)', (s) => s.badFragmentReportsDropped);
+  stat('tw_gateway_bad_fragment_reports_failed', 'Bad-fragment reports lost with a failed call (since start)', (s) => s.badFragmentReportsFailed);
+  stat('tw_gateway_read_repairs', 'Fragments rebuilt and rewritten after degraded reads (since start)', (s) => s.readRepairs);
+  stat('tw_gateway_read_repair_failures', 'Read-repair writes that failed (since start)', (s) => s.readRepairFailures);
+  stat('tw_gateway_read_repairs_skipped', 'Read repairs skipped: node not up, or too many in flight (since start)', (s) => s.readRepairsSkipped);
   stat('tw_gateway_cluster_epoch', 'Cluster map epoch the gateway follows', (s) => s.clusterEpoch);
   return {
     registry,
