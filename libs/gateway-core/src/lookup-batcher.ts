@@ -1,9 +1,10 @@
 import { isTwError } from '@tw/errors';
+import { decodeWireRecords } from '@tw/rpc';
 import type { GatewayCoordinator } from './coordinator.js';
 import { aborted } from './byte-budget.js';
 import { gatewayErrors } from './errors.js';
 import { LOOKUP_BATCH_KEYS_MAX } from './limits.js';
-import { type GatewayRecord, recordFromMsg } from './record.js';
+import { type GatewayRecord, recordFromMsg, recordFromWire } from './record.js';
 
 interface Waiter {
   readonly key: Buffer;
@@ -65,20 +66,25 @@ export class LookupBatcher {
       let res;
       try {
         this.onCall(rest.length);
-        res = await this.coordinator.call('lookupPrefix', { namespace, keys: rest.map((w) => w.key), token: '', includeRecords: true });
+        // Packed records: one bytes field instead of a protobuf message per record (a 1,024-record
+        // reply cost ~27 ms of serialization on the coordinator in message form).
+        res = await this.coordinator.call('lookupPrefix', { namespace, keys: rest.map((w) => w.key), token: '', includeRecords: true, packed: true });
       } catch (err) {
         const e = gatewayErrors.create('TW_GATEWAY_LOOKUP_FAILED', `lookup failed: ${(err as Error).message}`, { cause: err, details: isTwError(err) ? { code: err.code } : {} });
         for (const w of rest) w.reject(e);
         return;
       }
-      const hits = Math.min(res.hits, rest.length, res.records.length);
-      for (let i = 0; i < hits; i++) {
-        try {
-          rest[i]!.resolve(recordFromMsg(res.records[i]!));
-        } catch (err) {
-          rest[i]!.reject(err as Error);
-        }
+      // A coordinator that predates packed replies answers in message form: take either.
+      let records: GatewayRecord[];
+      try {
+        records = res.packedRecords !== undefined && res.packedRecords.length > 0 ? decodeWireRecords(res.packedRecords).map((r) => recordFromWire(namespace, r)) : res.records.map(recordFromMsg);
+      } catch (err) {
+        const e = isTwError(err) ? err : gatewayErrors.create('TW_GATEWAY_BAD_RECORD', `malformed packed records from the coordinators: ${(err as Error).message}`, { cause: err });
+        for (const w of rest) w.reject(e);
+        return;
       }
+      const hits = Math.min(res.hits, rest.length, records.length);
+      for (let i = 0; i < hits; i++) rest[i]!.resolve(records[i]!);
       rest[hits]?.resolve(undefined);
       rest = rest.slice(hits + 1);
     }

@@ -15,6 +15,7 @@ import {
   type CoordinatorImpl,
   type RunningGrpcServer,
   addCoordinatorService,
+  encodeWireRecords,
   startGrpcServer,
 } from '@tw/rpc';
 
@@ -34,6 +35,8 @@ export class CoordinatorFixture {
   readonly badFragmentReports: import('@tw/rpc').BadFragmentReportMsg[] = [];
   badFragmentsDropped = 0;
   lookupCalls = 0;
+  /** Answer lookups that ask for packed records in packed form (as the real service); false: messages only (an older coordinator). */
+  packedLookups = true;
 
   private constructor(
     readonly map: BlockMap,
@@ -142,6 +145,25 @@ export class CoordinatorFixture {
       lookupPrefix: async (req) => {
         this.lookupCalls++;
         const res = await this.map.lookupPrefix(req.namespace, req.keys);
+        // As the real service: packed records when asked for (and allowed), else messages.
+        if (req.includeRecords && req.packed === true && this.packedLookups) {
+          const wire = res.records.map((r) => ({
+            key: r.key,
+            version: r.writeVersion,
+            mapVersion: r.version,
+            sizeBytes: r.sizeBytes,
+            checksum: r.checksum,
+            redundancy: formatRedundancy(r.redundancy),
+            fragmentNodes: r.fragmentNodes,
+            state: r.state,
+            createdAtMs: r.createdAtMs,
+            lastAccessMs: r.lastAccessMs,
+            ttlMs: r.ttlMs,
+            pinned: r.pinned,
+            layout: r.layout,
+          }));
+          return { hits: res.count, records: [], packedRecords: encodeWireRecords(wire), appliedIndex: String(this.#index) };
+        }
         return { hits: res.count, records: req.includeRecords ? res.records.map((r) => this.#recordMsg(r)) : [], appliedIndex: String(this.#index) };
       },
       commitBlocks: async (req) => {

@@ -66,6 +66,22 @@ describe('gateway-core against 6 real storage nodes (ec:4+2)', () => {
     expect(reader.stats().dramHits).toBe(0);
   });
 
+  test('lookups take packed records, and message-form records from a coordinator that sends only those', async () => {
+    const gw = await cluster.gateway();
+    const value = seededBytes(70_000, 31);
+    await gw.put('default', key('packed-a'), value, { mode: 'sync' });
+    for (const packed of [true, false]) {
+      cluster.coordinator.packedLookups = packed;
+      try {
+        const reader = await cluster.gateway({ recordLeaseMs: 0 });
+        expect((await reader.lookupPrefix('default', [key('packed-a'), key('packed-absent')])).hits).toBe(1);
+        expect((await reader.get('default', key('packed-a')))!.equals(value)).toBe(true);
+      } finally {
+        cluster.coordinator.packedLookups = true;
+      }
+    }
+  });
+
   test('a value given as several buffers is stored as their concatenation', async () => {
     const gw = await cluster.gateway();
     const parts = [seededBytes(1000, 1), seededBytes(3, 2), seededBytes(70_000, 3)];
