@@ -476,34 +476,22 @@ class GatewayImpl implements Gateway {
   }
 
   async get(namespace: string, key: Uint8Array, options: GetOptions = {}): Promise<Buffer | undefined> {
-    const started = this.#nowMs();
-    this.#checkOpen();
-    const keyBuf = checkNsKey(namespace, key);
-    const signal = options.signal;
-    if (signal?.aborted) throw aborted(signal);
-    try {
-      const out = (await this.#get(namespace, keyBuf, options.into, signal))?.parts[0];
-      if (out === undefined) this.#stats.getMisses++;
-      else {
-        this.#stats.getBlocks++;
-        this.#stats.getBytes += out.length;
-      }
-      this.#hooks.onOp?.('get', this.#nowMs() - started, out?.length ?? 0, out === undefined ? 'miss' : 'ok');
-      return out;
-    } catch (err) {
-      this.#hooks.onOp?.('get', this.#nowMs() - started, 0, 'error');
-      throw err;
-    }
+    // Without asParts the value is one part: the tier's buffer, `into`, or a fresh buffer.
+    return (await this.#countedGet(namespace, key, options.into, options.signal, false))?.parts[0];
   }
 
   async getParts(namespace: string, key: Uint8Array, options: { signal?: AbortSignal } = {}): Promise<BlockParts | undefined> {
+    return this.#countedGet(namespace, key, undefined, options.signal, true);
+  }
+
+  /** #get with input checks, stats and the op hook. */
+  async #countedGet(namespace: string, key: Uint8Array, into: Buffer | undefined, signal: AbortSignal | undefined, asParts: boolean): Promise<BlockParts | undefined> {
     const started = this.#nowMs();
     this.#checkOpen();
     const keyBuf = checkNsKey(namespace, key);
-    const signal = options.signal;
     if (signal?.aborted) throw aborted(signal);
     try {
-      const out = await this.#get(namespace, keyBuf, undefined, signal, true);
+      const out = await this.#get(namespace, keyBuf, into, signal, asParts);
       if (out === undefined) this.#stats.getMisses++;
       else {
         this.#stats.getBlocks++;

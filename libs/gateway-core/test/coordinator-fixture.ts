@@ -7,6 +7,7 @@
  */
 import { formatRedundancy, parseRedundancy } from '@tw/block-format';
 import { type BlockMap, type BlockRecord, type Command, encodeCommand, memoryKvStore, openBlockMap } from '@tw/block-map';
+import { recordToWire } from '@tw/coordinator-service';
 import { TwError } from '@tw/errors';
 import { pgMapToJson } from '@tw/placement';
 import {
@@ -147,21 +148,7 @@ export class CoordinatorFixture {
         const res = await this.map.lookupPrefix(req.namespace, req.keys);
         // As the real service: packed records when asked for (and allowed), else messages.
         if (req.includeRecords && req.packed === true && this.packedLookups) {
-          const wire = res.records.map((r) => ({
-            key: r.key,
-            version: r.writeVersion,
-            mapVersion: r.version,
-            sizeBytes: r.sizeBytes,
-            checksum: r.checksum,
-            redundancy: formatRedundancy(r.redundancy),
-            fragmentNodes: r.fragmentNodes,
-            state: r.state,
-            createdAtMs: r.createdAtMs,
-            lastAccessMs: r.lastAccessMs,
-            ttlMs: r.ttlMs,
-            pinned: r.pinned,
-            layout: r.layout,
-          }));
+          const wire = res.records.map(recordToWire);
           return { hits: res.count, records: [], packedRecords: encodeWireRecords(wire), appliedIndex: String(this.#index) };
         }
         return { hits: res.count, records: req.includeRecords ? res.records.map((r) => this.#recordMsg(r)) : [], appliedIndex: String(this.#index) };
