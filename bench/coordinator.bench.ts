@@ -13,12 +13,15 @@
  *   system) per committed block, summed over the three coordinators and this process: the
  *   figure that matters on a shared 2-core machine (20,000 blocks/s needs < 100).
  *   commit_blocks.messages.b64.c64 (full runs): the same with B protobuf BlockCommit messages.
- * - lookup_prefix.{N}keys.p50/p99: LookupPrefix (includeRecords, packed) of N committed keys, one
- *   client, one call at a time (each waits for a ReadIndex barrier), including the client's
+ * - lookup_prefix.{N}keys.p50/p99: LookupPrefix (includeRecords, packed) of N committed keys at
+ *   the leader, one client, one call at a time (each waits for a ReadIndex barrier: one heartbeat
+ *   round to the followers), including the client's
  *   decoding of the packed records. Baseline: raw classic-level getMany of the same N keys in a
  *   database holding the same keys, interleaved with the RPCs (the coordinator answers from its
  *   record cache, so the ratio can exceed 1). lookup_prefix.1024keys.no_records: the same
- *   without records in the answer.
+ *   without records in the answer. lookup_prefix.follower.{1,1024}keys: the same at a follower
+ *   (which asks the leader for the read index: one more round trip, then waits to apply it).
+ *   lookup_prefix.lease.*: a second group with `leaseReads: true`, at the leader.
  * - failover.kill_to_commit.p50 (ms): SIGKILL the leader, time until a commit through a client
  *   that knows all three addresses succeeds (the killed member is restarted and caught up between
  *   rounds). Baseline: the configured election timeout (tickMs x electionTicks), the floor.
@@ -228,8 +231,8 @@ export default async function (): Promise<Metric[]> {
   let leaseGroup: CoordinatorGroup | undefined;
   const group = await CoordinatorGroup.start({ size: 3, tickMs: TICK_MS, electionTicks: ELECTION_TICKS, extra: { pgCount: 4096, redundancy: 'ec:4+2' } });
   const clients: CoordinatorClient[] = [];
-  const newClient = (opts: ConstructorParameters<typeof CoordinatorClient>[1] = {}): CoordinatorClient => {
-    const c = new CoordinatorClient(group.addresses, { attemptsMax: 200, backoffMs: 10, backoffMaxMs: 100, deadlineMs: 10_000, ...opts });
+  const newClient = (opts: ConstructorParameters<typeof CoordinatorClient>[1] = {}, addresses: readonly string[] = group.addresses): CoordinatorClient => {
+    const c = new CoordinatorClient(addresses, { attemptsMax: 200, backoffMs: 10, backoffMaxMs: 100, deadlineMs: 10_000, ...opts });
     clients.push(c);
     return c;
   };
@@ -316,10 +319,16 @@ export default async function (): Promise<Metric[]> {
     for (let i = 0; i < known.length; i += 1000) {
       await lookupDb.batch(known.slice(i, i + 1000).map((key) => ({ type: 'put' as const, key, value: lookupValue })));
     }
-    const reader = newClient();
+    // Lookups at the leader (where a client that follows NOT_LEADER hints sends them), then at a
+    // follower (which asks the leader for the read index: one more round trip).
+    const leader = await group.leader();
+    const follower = group.members.find((m) => m.id !== leader.id)!;
+    const atLeader = newClient({}, [leader.address]);
+    const atFollower = newClient({}, [follower.address]);
     const lookupVariants = [...LOOKUP_SIZES.map((n) => ({ n, records: true })), { n: LOOKUP_MAX, records: false }];
-    out.push(...(await measureLookups(reader, known, lookupDb, lookupVariants, '', lookupsPerSize, lookupWarmup)));
-    progress('lookups done');
+    out.push(...(await measureLookups(atLeader, known, lookupDb, lookupVariants, '', lookupsPerSize, lookupWarmup)));
+    out.push(...(await measureLookups(atFollower, known, lookupDb, [{ n: 1, records: true }, { n: LOOKUP_MAX, records: true }], 'follower.', lookupsPerSize, lookupWarmup)));
+    progress(`lookups done; load ${loadAvg()}`);
     // ---- (c) failover ----
     const floorMs = TICK_MS * ELECTION_TICKS;
     const fo = newClient({ attemptsMax: 1000, backoffMs: 10, backoffMaxMs: 50, deadlineMs: 2000 });

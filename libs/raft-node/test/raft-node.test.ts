@@ -57,6 +57,16 @@ class Net {
   nodes = new Map<NodeId, RaftNode>();
   cut = new Set<NodeId>();
   snapshotsSent = 0;
+  /** While set, RPCs that carry a MsgApp hang (a slow link for large appends) until `release()`. */
+  stallAppends = false;
+  #held: (() => void)[] = [];
+  get heldCount(): number {
+    return this.#held.length;
+  }
+  release(): void {
+    this.stallAppends = false;
+    for (const r of this.#held.splice(0)) r();
+  }
   transport(from: NodeId): RaftPeerTransport {
     return {
       send: async (to, messages) => {
@@ -64,6 +74,7 @@ class Net {
         if (!n || this.cut.has(to) || this.cut.has(from)) throw new Error('unreachable');
         // Round-trip through the wire codec, delivered on a later turn like a real network.
         const copies = messages.map((m) => encodeMessage(decodeMessage(m)));
+        if (this.stallAppends && messages.some((m) => decodeMessage(m).type === MessageType.App)) await new Promise<void>((r) => this.#held.push(r));
         setImmediate(() => n.receive(copies));
       },
       sendSnapshot: async (to, header, chunks) => {
@@ -187,6 +198,29 @@ describe('RaftNode', () => {
     // A read barrier on the follower returns only once it has applied the write.
     await follower.node.readBarrier();
     expect(follower.app.data.get('x')).toBe('42');
+  });
+
+  test('a read barrier is confirmed by heartbeats while append RPCs to every follower are stuck', async () => {
+    const net = new Net();
+    const members = await cluster(net, 3);
+    await until(() => leaderOf(members) !== undefined, 'a leader');
+    const leader = leaderOf(members)!;
+    await leader.node.propose(Buffer.from('x=1'));
+    net.stallAppends = true;
+    const write = leader.node.propose(Buffer.from('x=2')); // its MsgApps hang on both links
+    let confirmed = false;
+    try {
+      await until(() => net.heldCount === 2, 'both append RPCs to hang');
+      // Heartbeats (with the read's context) and their acks travel in their own lane, so the
+      // read does not wait behind the stuck appends.
+      const read = leader.node.readBarrier().then(() => (confirmed = true));
+      await until(() => confirmed, 'the read barrier', 2500);
+      await read;
+      expect(leader.app.data.get('x')).toBe('1'); // the read index predates the stuck write
+    } finally {
+      net.release();
+    }
+    expect(await write).toBe('1');
   });
 
   test('a killed leader is replaced; it restarts from its log and catches up', async () => {

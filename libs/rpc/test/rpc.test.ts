@@ -172,6 +172,31 @@ describe('coordinator service over gRPC', () => {
     await expect(client.call('lookupPrefix', { namespace: 'default', keys: [], token: '', includeRecords: false }, { signal: ac.signal })).rejects.toMatchObject({ code: 'TW_RPC_ABORTED' });
   });
 
+  test('a client that cancels a call in flight aborts the handler\'s signal with TW_RPC_ABORTED', async () => {
+    let started!: () => void;
+    const inHandler = new Promise<void>((r) => (started = r));
+    let aborted!: (reason: unknown) => void;
+    const sawAbort = new Promise<unknown>((r) => (aborted = r));
+    let peer = '';
+    const impl = fakeCoordinator({ leader: true }, []);
+    impl.commitBlocks = (_req, ctx) => {
+      peer = ctx.peer;
+      ctx.signal.addEventListener('abort', () => aborted(ctx.signal.reason), { once: true });
+      started();
+      return new Promise(() => undefined); // answers only by being cancelled
+    };
+    const s = await start(impl);
+    const client = new CoordinatorClient([s.address]);
+    clients.push(client);
+    const ac = new AbortController();
+    const call = client.call('commitBlocks', { namespace: 'default', blocks: [], token: '', requestId: { clientId: 'c', seq: '1' } }, { signal: ac.signal });
+    await inHandler;
+    ac.abort();
+    await expect(call).rejects.toMatchObject({ code: 'TW_RPC_ABORTED' });
+    expect(await sawAbort).toMatchObject({ code: 'TW_RPC_ABORTED' });
+    expect(peer).toContain('127.0.0.1');
+  });
+
   test('WatchClusterMap streams each epoch', async () => {
     const s = await start(fakeCoordinator({ leader: true }, []));
     const client = new CoordinatorClient([s.address]);
