@@ -2,7 +2,7 @@ import { Counter, Gauge, Histogram } from 'prom-client';
 import { openExtentStore, type ExtentStore } from '@tw/extent-store';
 import { createFragmentHandler } from '@tw/fragment-protocol';
 import { type AdminHttp, type Logger, createMetricsRegistry, startAdminHttp } from '@tw/observability';
-import type { Listener, Transport } from '@tw/transport';
+import type { Listener, RequestHandler, Transport } from '@tw/transport';
 import { tcpTransport } from '@tw/transport-tcp';
 import type { StorageNodeConfig } from './config.js';
 import { storageNodeErrors } from './errors.js';
@@ -13,6 +13,8 @@ import { CoordinatorRegistration } from './registration.js';
 
 /** Idle bytes kept in the GET reply buffer pool. */
 const READ_BUFFERS_IDLE_BYTES_MAX = 256 * 1024 * 1024;
+/** PUT payloads from this size up are received into pooled buffers. */
+const POOLED_PAYLOAD_BYTES_MIN = 64 * 1024;
 
 export interface RunningStorageNode {
   /** Data-plane address, `host:port`, with the real port when the config asked for 0. */
@@ -87,10 +89,13 @@ export async function startStorageNode(config: StorageNodeConfig, options: { log
     },
   });
 
-  const handler = createFragmentHandler(
+  // One pool for GET reply buffers and PUT receive buffers: a fresh multi-MiB buffer per request
+  // costs page faults on first touch (and an munmap at GC), more than the copy into it.
+  const buffers = readBufferPool(READ_BUFFERS_IDLE_BYTES_MAX);
+  const fragmentHandler = createFragmentHandler(
     store,
     {
-      readBuffers: readBufferPool(READ_BUFFERS_IDLE_BYTES_MAX),
+      readBuffers: buffers,
       onRequest(op, n, outcome, ms) {
         requests.inc({ op, outcome });
         requestRate.hit();
@@ -100,6 +105,23 @@ export async function startStorageNode(config: StorageNodeConfig, options: { log
     },
     () => performance.now(),
   );
+  // PUT payloads received into pooled buffers (payloadDestination below), by their ArrayBuffer
+  // (each pooled buffer owns one: they are far above Node's small-buffer pool size). A buffer
+  // goes back to the pool once the handler settled: the extent store's put has finished writing
+  // from it by then, whether it succeeded or not (its signal only guards admission). A buffer
+  // whose connection died mid-receive is never handed to the handler and is left to the GC.
+  const receiving = new WeakMap<ArrayBufferLike, Buffer>();
+  const handler: RequestHandler = async (request, context) => {
+    try {
+      return await fragmentHandler(request, context);
+    } finally {
+      const pooled = receiving.get(request.payload.buffer);
+      if (pooled !== undefined) {
+        receiving.delete(pooled.buffer);
+        buffers.release(pooled);
+      }
+    }
+  };
 
   let transport: Transport | undefined;
   let listener: Listener | undefined;
@@ -109,6 +131,12 @@ export async function startStorageNode(config: StorageNodeConfig, options: { log
   try {
     transport = tcpTransport({ payloadBytesMax: config.fragmentBytesMax + 4096 })({});
     listener = await transport.listen(`${config.listen.host}:${config.listen.port}`, handler, {
+      payloadDestination: (_header, payloadBytes) => {
+        if (payloadBytes < POOLED_PAYLOAD_BYTES_MIN) return undefined;
+        const b = buffers.acquire(payloadBytes);
+        receiving.set(b.buffer, b);
+        return b;
+      },
       onError: (err) => log.warn({ err: { message: err.message, code: (err as { code?: string }).code } }, 'connection error'),
     });
     admin = await startAdminHttp({

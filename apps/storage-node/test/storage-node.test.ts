@@ -82,6 +82,33 @@ describe('fragment service', () => {
     expect(await client.stat(f.id)).toBeUndefined();
   });
 
+  test('puts received into pooled buffers: concurrent puts of distinct bytes, refused ones too, all read back intact', async () => {
+    const { client } = await start();
+    // Sizes straddle the pooling threshold (64 KiB) and share size classes, so buffers are reused
+    // across puts while others are still being received and written.
+    const sizes = [64 * 1024, 100_000, 1000 * 1024, 1000 * 1024 - 7, 900_001, 200_000];
+    const puts = Array.from({ length: 48 }, (_, i) => {
+      const size = sizes[i % sizes.length]!;
+      const bytes = Buffer.alloc(size);
+      for (let j = 0; j < size; j += 4096) bytes.writeUInt32LE((i * 2654435761 + j) >>> 0, j);
+      return { ...fragment(`pooled-${i}`, 1n, bytes), bytes };
+    });
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: 8 }, async () => {
+        while (next < puts.length) {
+          const p = puts[next++]!;
+          // Every fifth put carries a wrong checksum: refused, and its buffer goes back to the pool.
+          if (next % 5 === 0) {
+            await expect(client.put(p.id, { ...p.header, fragmentChecksum: p.header.fragmentChecksum ^ 1n }, p.bytes)).rejects.toThrow();
+            await client.put(p.id, p.header, p.bytes);
+          } else await client.put(p.id, p.header, p.bytes);
+        }
+      }),
+    );
+    for (const p of puts) expect((await client.get(p.id))?.bytes.equals(p.bytes)).toBe(true);
+  });
+
   test('a fragment whose bytes do not match its checksum is refused and nothing is stored', async () => {
     const { client, node } = await start();
     const bytes = Buffer.alloc(1000, 1);
