@@ -169,6 +169,13 @@ describe('coordinator group', () => {
     await client.call('createNamespace', { namespace: { name: 'tenant-a', quotaBytes: '0', defaultTtlMs: '0', redundancy: 'ec:2+1', usedBytes: '0', blockCount: '0' }, token: 's3cret-token', requestId: rid(1), adminToken: '' });
     await expect(client.call('lookupPrefix', { namespace: 'tenant-a', keys: [Buffer.from('k')], token: 'wrong', includeRecords: false })).rejects.toMatchObject({ code: 'TW_COORD_FORBIDDEN' });
     expect((await client.call('lookupPrefix', { namespace: 'tenant-a', keys: [Buffer.from('k')], token: 's3cret-token', includeRecords: false })).hits).toBe(0);
+    // VerifyNamespaceToken: what gateways ask before letting an engine in.
+    expect(await client.call('verifyNamespaceToken', { namespace: 'tenant-a', token: 's3cret-token' })).toEqual({ known: true, hasToken: true, valid: true });
+    expect(await client.call('verifyNamespaceToken', { namespace: 'tenant-a', token: 's3cret-tokeN' })).toEqual({ known: true, hasToken: true, valid: false });
+    expect(await client.call('verifyNamespaceToken', { namespace: 'tenant-a', token: '' })).toEqual({ known: true, hasToken: true, valid: false });
+    expect(await client.call('verifyNamespaceToken', { namespace: 'default', token: 'anything' })).toEqual({ known: true, hasToken: false, valid: false });
+    expect(await client.call('verifyNamespaceToken', { namespace: 'no-such-ns', token: 's3cret-token' })).toEqual({ known: false, hasToken: false, valid: false });
+    await expect(client.call('verifyNamespaceToken', { namespace: '', token: 'x' })).rejects.toMatchObject({ code: 'TW_COORD_BAD_REQUEST' });
   });
 
   test('the leader stops; another takes over and no acknowledged commit is lost', async () => {

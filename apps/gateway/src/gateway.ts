@@ -10,7 +10,7 @@ import { type HttpFrontend, startHttpFrontend } from './http-frontend.js';
 import { type LmFrontend, startLmFrontend } from './lm-frontend.js';
 import { COORDINATOR_TOKEN_CHECK_ATTEMPTS, COORDINATOR_TOKEN_CHECK_DEADLINE_MS } from './limits.js';
 import { createGatewayMetrics } from './metrics.js';
-import { NamespaceTokenCache, verifyWithLookup } from './namespace-tokens.js';
+import { NamespaceTokenCache, verifyWithCoordinators } from './namespace-tokens.js';
 import { type NativeFrontend, startNativeFrontend } from './native-frontend.js';
 import { type RespFrontend, startRespFrontend } from './resp-frontend.js';
 
@@ -49,7 +49,7 @@ export async function startGateway(config: GatewayConfig, options: { logger: Log
   const tokens =
     tokenCoordinator === undefined
       ? undefined
-      : new NamespaceTokenCache(verifyWithLookup(tokenCoordinator), { ttlMs: config.coordinatorTokens.cacheMs, entriesMax: config.coordinatorTokens.cacheEntries });
+      : new NamespaceTokenCache(verifyWithCoordinators(tokenCoordinator), { ttlMs: config.coordinatorTokens.cacheMs, entriesMax: config.coordinatorTokens.cacheEntries });
   const access = new AccessPolicy(config, tokens);
   const transport: Transport = tcpTransport()({});
   const gateway = createGateway(

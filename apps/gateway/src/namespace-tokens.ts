@@ -122,32 +122,19 @@ export class NamespaceTokenCache {
   }
 }
 
-/** Codes with which the coordinators refuse a token or a namespace for good (not an outage). */
-const REFUSALS = new Set(['TW_COORD_FORBIDDEN', 'TW_BLOCKMAP_UNKNOWN_NAMESPACE', 'TW_BLOCKMAP_BAD_QUERY', 'TW_NAMESPACE_INVALID', 'TW_COORD_BAD_REQUEST']);
-
 export interface TokenCheckCoordinator {
-  call(method: 'lookupPrefix', request: { namespace: string; keys: Buffer[]; token: string; includeRecords: boolean }, options?: { signal?: AbortSignal }): Promise<unknown>;
+  call(method: 'verifyNamespaceToken', request: { namespace: string; token: string }, options?: { signal?: AbortSignal }): Promise<{ known: boolean; hasToken: boolean; valid: boolean }>;
 }
 
 /**
- * Verifies a token with the RPCs the coordinators have: the coordinators hold only a hash of each
- * namespace's token and check it on every lookupPrefix, so an empty lookupPrefix with the token is
- * the check. A namespace that also accepts the empty token has no token at all: it is not opened
- * by a coordinator token (only by the gateway config).
+ * Verifies a token with the coordinators' VerifyNamespaceToken (they hold only a hash of each
+ * namespace's token; the answer comes after a read barrier). A namespace without a token is not
+ * opened by any coordinator token (only by the gateway config). Errors (outage) propagate.
  */
-export function verifyWithLookup(coordinator: TokenCheckCoordinator): VerifyToken {
-  const accepts = async (namespace: string, token: string, signal: AbortSignal | undefined): Promise<boolean> => {
-    try {
-      await coordinator.call('lookupPrefix', { namespace, keys: [], token, includeRecords: false }, signal === undefined ? {} : { signal });
-      return true;
-    } catch (err) {
-      if (isTwError(err) && REFUSALS.has(err.code)) return false;
-      throw err;
-    }
-  };
+export function verifyWithCoordinators(coordinator: TokenCheckCoordinator): VerifyToken {
   return async (namespace, token, signal) => {
     if (token === '') return 'invalid';
-    if (!(await accepts(namespace, token, signal))) return 'invalid';
-    return (await accepts(namespace, '', signal)) ? 'invalid' : 'valid';
+    const r = await coordinator.call('verifyNamespaceToken', { namespace, token }, signal === undefined ? {} : { signal });
+    return r.known && r.hasToken && r.valid ? 'valid' : 'invalid';
   };
 }

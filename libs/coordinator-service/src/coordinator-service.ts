@@ -241,6 +241,16 @@ export class CoordinatorService {
     return { clientId, seq: u64('requestId.seq', r.seq) };
   }
 
+  /** Whether `token` opens `namespace` (constant-time comparison of hashes). */
+  #verifyToken(namespace: string, token: string): { known: boolean; hasToken: boolean; valid: boolean } {
+    const ns = this.#map.namespace(namespace);
+    if (ns === undefined) return { known: false, hasToken: false, valid: false };
+    if (ns.tokenHash.byteLength === 0) return { known: true, hasToken: false, valid: false };
+    const given = sha256(token);
+    const valid = given.length === ns.tokenHash.byteLength && timingSafeEqual(given, Buffer.from(ns.tokenHash));
+    return { known: true, hasToken: true, valid };
+  }
+
   #checkNamespaceToken(namespace: string, token: string): void {
     const ns = this.#map.namespace(namespace);
     if (ns === undefined) return; // apply / lookup answer the unknown namespace with its own code
@@ -413,6 +423,12 @@ export class CoordinatorService {
         this.#checkAdmin(req.adminToken);
         await this.#proposeOk({ op: 'delete-namespace', name: req.name }, this.#requestId(req.requestId));
         return {};
+      },
+      verifyNamespaceToken: async (req) => {
+        if (typeof req.namespace !== 'string' || req.namespace.length === 0 || req.namespace.length > 256) throw coordinatorErrors.create('TW_COORD_BAD_REQUEST', 'verifyNamespaceToken needs a namespace name');
+        if (req.token.length > 4096) throw coordinatorErrors.create('TW_COORD_BAD_REQUEST', 'token longer than 4096 characters');
+        await this.#readBarrier();
+        return this.#verifyToken(req.namespace, req.token);
       },
       reportBadFragments: async (req) => {
         // Reports gather on the leader, which drives repair; followers point the gateway there.

@@ -200,6 +200,7 @@ export class CoordinatorFixture {
         return { accepted: req.reports.length };
       },
       checkFragments: unsupported,
+      verifyNamespaceToken: unsupported,
       watchClusterMap: async (_req, push, ctx) => {
         const queue: ClusterMapMsg[] = [this.clusterMapMsg()];
         let wake: (() => void) | undefined;

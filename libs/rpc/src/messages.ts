@@ -198,6 +198,16 @@ export interface CheckFragmentsResponseMsg {
   nodeRegisteredAtMs: string;
 }
 
+export interface VerifyNamespaceTokenRequestMsg {
+  namespace: string;
+  token: string;
+}
+export interface VerifyNamespaceTokenResponseMsg {
+  known: boolean;
+  hasToken: boolean;
+  valid: boolean;
+}
+
 export interface MessageBatchMsg {
   from: string;
   messages: Buffer[];
@@ -223,5 +233,6 @@ export interface CoordinatorUnary {
   deleteNamespace: [DeleteNamespaceRequestMsg, EmptyMsg];
   reportBadFragments: [ReportBadFragmentsRequestMsg, ReportBadFragmentsResponseMsg];
   checkFragments: [CheckFragmentsRequestMsg, CheckFragmentsResponseMsg];
+  verifyNamespaceToken: [VerifyNamespaceTokenRequestMsg, VerifyNamespaceTokenResponseMsg];
 }
 export type CoordinatorMethod = keyof CoordinatorUnary;

@@ -88,6 +88,7 @@ const COORDINATOR_UNARY: readonly (keyof CoordinatorUnary)[] = [
   'deleteNamespace',
   'reportBadFragments',
   'checkFragments',
+  'verifyNamespaceToken',
 ];
 
 /** Registers the Coordinator service on a gRPC server. */

@@ -77,6 +77,10 @@ function fakeCoordinator(role: { leader: true } | { leader: false; hint: () => s
       const names = ['FRAGMENT_LIVENESS_UNKNOWN', 'FRAGMENT_LIVENESS_LIVE', 'FRAGMENT_LIVENESS_DEAD'] as const;
       return { liveness: req.fragments.map((f) => names[f.index % 3]!), appliedIndex: '7', nodeRegisteredAtMs: req.fragments[0]?.version ?? '0' };
     },
+    async verifyNamespaceToken(req) {
+      calls.push('verifyNamespaceToken');
+      return { known: req.namespace !== 'nope', hasToken: req.namespace === 'locked', valid: req.namespace === 'locked' && req.token === 's3cret' };
+    },
     async watchClusterMap(_req, push, ctx) {
       for (let epoch = 1; epoch <= 3 && !ctx.signal.aborted; epoch++) {
         await push({ epoch: String(epoch), nodes: [], pgCount: 4096, pgMap: Buffer.from([epoch]) });
@@ -119,6 +123,16 @@ describe('coordinator service over gRPC', () => {
     expect(res.liveness).toEqual(['FRAGMENT_LIVENESS_UNKNOWN', 'FRAGMENT_LIVENESS_LIVE', 'FRAGMENT_LIVENESS_DEAD']);
     expect(res.nodeRegisteredAtMs).toBe(String(2n ** 63n + 1n));
     expect(res.appliedIndex).toBe('7');
+  });
+
+  test('VerifyNamespaceToken: three booleans cross the wire, false ones included', async () => {
+    const s = await start(fakeCoordinator({ leader: true }, []));
+    const client = new CoordinatorClient([s.address]);
+    clients.push(client);
+    expect(await client.call('verifyNamespaceToken', { namespace: 'locked', token: 's3cret' })).toEqual({ known: true, hasToken: true, valid: true });
+    expect(await client.call('verifyNamespaceToken', { namespace: 'locked', token: 'wrong' })).toEqual({ known: true, hasToken: true, valid: false });
+    expect(await client.call('verifyNamespaceToken', { namespace: 'open', token: '' })).toEqual({ known: true, hasToken: false, valid: false });
+    expect(await client.call('verifyNamespaceToken', { namespace: 'nope', token: 'x' })).toEqual({ known: false, hasToken: false, valid: false });
   });
 
   test('our error codes, details and retryability cross the wire', async () => {
