@@ -50,7 +50,7 @@ import {
 import { LookupBatcher } from './lookup-batcher.js';
 import { PeerPool } from './peer-pool.js';
 import { type BadFragment, type BlockParts, type ReadContext, codecFor, readBlock, readBlockParts } from './read-path.js';
-import { type GatewayRecord, RecordCache, entryKey, recordFromMsg } from './record.js';
+import { type GatewayRecord, RecordCache, entryKey, recordsOfLookup } from './record.js';
 import { VersionClock } from './version-clock.js';
 
 export interface GatewayOptions {
@@ -551,14 +551,15 @@ class GatewayImpl implements Gateway {
       this.#stats.lookupKeys += batch.length;
       let res;
       try {
-        res = await this.#coordinator.call('lookupPrefix', { namespace, keys: batch, token: '', includeRecords: true }, signal === undefined ? {} : { signal });
+        res = await this.#coordinator.call('lookupPrefix', { namespace, keys: batch, token: '', includeRecords: true, packed: true }, signal === undefined ? {} : { signal });
       } catch (err) {
         if (signal?.aborted) throw aborted(signal);
         throw gatewayErrors.create('TW_GATEWAY_LOOKUP_FAILED', `lookup failed: ${(err as Error).message}`, { cause: err, details: isTwError(err) ? { code: err.code } : {} });
       }
-      const h = Math.min(res.hits, batch.length, res.records.length);
+      const records = recordsOfLookup(namespace, res);
+      const h = Math.min(res.hits, batch.length, records.length);
       for (let i = 0; i < h; i++) {
-        const rec = recordFromMsg(res.records[i]!);
+        const rec = records[i]!;
         this.#records.set(entryKey(namespace, batch[i]!), rec);
         if (options.prefetch === true) toPrefetch.push(rec);
       }

@@ -1,10 +1,9 @@
 import { isTwError } from '@tw/errors';
-import { decodeWireRecords } from '@tw/rpc';
 import type { GatewayCoordinator } from './coordinator.js';
 import { aborted } from './byte-budget.js';
 import { gatewayErrors } from './errors.js';
 import { LOOKUP_BATCH_KEYS_MAX } from './limits.js';
-import { type GatewayRecord, recordFromMsg, recordFromWire } from './record.js';
+import { type GatewayRecord, recordsOfLookup } from './record.js';
 
 interface Waiter {
   readonly key: Buffer;
@@ -74,13 +73,11 @@ export class LookupBatcher {
         for (const w of rest) w.reject(e);
         return;
       }
-      // A coordinator that predates packed replies answers in message form: take either.
       let records: GatewayRecord[];
       try {
-        records = res.packedRecords !== undefined && res.packedRecords.length > 0 ? decodeWireRecords(res.packedRecords).map((r) => recordFromWire(namespace, r)) : res.records.map(recordFromMsg);
+        records = recordsOfLookup(namespace, res);
       } catch (err) {
-        const e = isTwError(err) ? err : gatewayErrors.create('TW_GATEWAY_BAD_RECORD', `malformed packed records from the coordinators: ${(err as Error).message}`, { cause: err });
-        for (const w of rest) w.reject(e);
+        for (const w of rest) w.reject(err as Error);
         return;
       }
       const hits = Math.min(res.hits, rest.length, records.length);

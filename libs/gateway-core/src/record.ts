@@ -1,5 +1,5 @@
 import { type KvLayout, type Redundancy, fragmentCount, parseRedundancy } from '@tw/block-format';
-import type { BlockRecordMsg, WireRecord } from '@tw/rpc';
+import { type BlockRecordMsg, type WireRecord, decodeWireRecords } from '@tw/rpc';
 import { gatewayErrors } from './errors.js';
 
 /** A committed block as the gateway uses it (from the coordinators' BlockRecord). */
@@ -104,4 +104,21 @@ export class RecordCache {
   get size(): number {
     return this.#map.size;
   }
+}
+
+/**
+ * The records of a LookupPrefix answer, packed (asked with `packed: true`) or, from a
+ * coordinator that predates packed replies, as messages. Malformed: TW_GATEWAY_BAD_RECORD.
+ */
+export function recordsOfLookup(namespace: string, res: { records: readonly BlockRecordMsg[]; packedRecords?: Uint8Array | undefined }): GatewayRecord[] {
+  if (res.packedRecords !== undefined && res.packedRecords.length > 0) {
+    let wire: WireRecord[];
+    try {
+      wire = decodeWireRecords(res.packedRecords);
+    } catch (err) {
+      throw gatewayErrors.create('TW_GATEWAY_BAD_RECORD', `malformed packed records from the coordinators: ${(err as Error).message}`, { cause: err });
+    }
+    return wire.map((r) => recordFromWire(namespace, r));
+  }
+  return res.records.map(recordFromMsg);
 }
