@@ -21,6 +21,11 @@ export interface KvOffloadOptions {
   readonly concurrency?: number;
   /** Called when a restore falls back, with why. */
   readonly onFallback?: (reason: string, err?: unknown) => void;
+  /**
+   * Host buffers kept between restores for fetched blocks (bytes, default 512 MiB; 0 disables):
+   * as an engine keeps a pinned pool, so a restore does not pay page faults on fresh memory.
+   */
+  readonly hostBufferBytesMax?: number;
 }
 
 export interface FirstToken {
@@ -45,6 +50,9 @@ export type RestoreResult = FirstToken & {
   readonly timings: { lookupMs: number; fetchMs: number; loadMs: number; evaluateMs: number };
 };
 
+/** Default bound of the host buffers kept between restores. */
+const HOST_BUFFER_BYTES_DEFAULT = 512 * 1024 * 1024;
+
 async function pool<T>(n: number, count: number, fn: (i: number) => Promise<T>): Promise<T[]> {
   const out = new Array<T>(count);
   let next = 0;
@@ -66,6 +74,49 @@ async function pool<T>(n: number, count: number, fn: (i: number) => Promise<T>):
  */
 export class KvOffload {
   readonly #o: KvOffloadOptions;
+  /** Idle host buffers for fetched blocks, all `#bufferBytes` long (the largest block seen). */
+  #buffers: Buffer[] = [];
+  #bufferBytes = 0;
+  /** Memory this instance allocated or adopted for blocks (safe to read into again). */
+  readonly #owned = new WeakSet<ArrayBufferLike>();
+
+  /** Bytes of host buffers kept idle for the next restore. */
+  get hostBufferBytesIdle(): number {
+    return this.#buffers.length * this.#bufferBytes;
+  }
+
+  /** A buffer for one block, or undefined until a block's size is known. */
+  #takeBuffer(): Buffer | undefined {
+    if (this.#bufferBytes === 0 || (this.#o.hostBufferBytesMax ?? HOST_BUFFER_BYTES_DEFAULT) === 0) return undefined;
+    const pooled = this.#buffers.pop();
+    if (pooled !== undefined) return pooled;
+    const fresh = Buffer.allocUnsafeSlow(this.#bufferBytes);
+    this.#owned.add(fresh.buffer);
+    return fresh;
+  }
+
+  /**
+   * Keeps the buffers behind the values of a finished restore, bounded: buffers this instance
+   * allocated, and values that own their whole ArrayBuffer (a client's exact-size buffer). Never
+   * a view into memory something else may share, such as Node's small-buffer slab.
+   */
+  #keepBuffers(values: readonly Buffer[]): void {
+    const cap = this.#o.hostBufferBytesMax ?? HOST_BUFFER_BYTES_DEFAULT;
+    for (const v of values) {
+      const own = this.#owned.has(v.buffer) || (v.byteOffset === 0 && v.byteLength === v.buffer.byteLength);
+      if (!own) continue;
+      this.#owned.add(v.buffer);
+      const whole = Buffer.from(v.buffer, 0, v.buffer.byteLength);
+      if (whole.length < this.#bufferBytes) continue;
+      if (whole.length > this.#bufferBytes) {
+        // A larger block than before: buffers of the old size would not hold it.
+        this.#bufferBytes = whole.length;
+        this.#buffers = [];
+      }
+      if ((this.#buffers.length + 1) * this.#bufferBytes > cap || this.#buffers.some((b) => b.buffer === whole.buffer)) continue;
+      this.#buffers.push(whole);
+    }
+  }
   constructor(o: KvOffloadOptions) {
     if (!Number.isInteger(o.blockTokens) || o.blockTokens < 1) throw new RangeError('blockTokens must be a positive integer');
     this.#o = o;
@@ -135,12 +186,17 @@ export class KvOffload {
     const t1 = performance.now();
     let bytesFetched = 0;
     const payloads: Buffer[] = [];
+    // Fetched values, whose buffers go back to the host pool once the state file is written.
+    const values: Buffer[] = [];
     let layout: StateLayout | undefined;
     if (hits > 0) {
       const fetched = await pool(this.#o.concurrency ?? 8, hits, async (i) => {
         try {
-          const v = await this.#o.warehouse.get(keys[i]!, { signal });
+          const into = this.#takeBuffer();
+          const v = await this.#o.warehouse.get(keys[i]!, into === undefined ? { signal } : { signal, into });
+          if (into !== undefined && v?.buffer !== into.buffer) values.push(into);
           if (v === undefined) return new Error(`block ${i} vanished after the lookup`);
+          values.push(v);
           bytesFetched += v.length;
           return decodeBlock(v, { fingerprint: this.#o.fingerprint, blockIndex: i, firstToken: i * B, tokens: tokens.slice(i * B, (i + 1) * B) as unknown as number[] });
         } catch (err) {
@@ -184,6 +240,9 @@ export class KvOffload {
         await unlink(path).catch(() => undefined);
       }
     }
+    // The state file is written (or the restore fell back): no view of the fetched values is used
+    // any more. Values that arrived in buffers of their own seed the pool with the block size.
+    this.#keepBuffers(values);
     const t3 = performance.now();
     const next = await evaluateForNext(sequence, tokens.slice(restoredTokens));
     const t4 = performance.now();

@@ -6,8 +6,11 @@ import { llamaOffloadErrors } from './errors.js';
 export interface Warehouse {
   /** Stores a value; `sync` waits until the block is committed in the cluster. */
   put(key: string, value: Uint8Array, o?: { mode?: 'sync' | 'async'; signal?: AbortSignal }): Promise<void>;
-  /** The value, or undefined when absent. */
-  get(key: string, o?: { signal?: AbortSignal }): Promise<Buffer | undefined>;
+  /**
+   * The value, or undefined when absent. With `into` (a client that can use it): the value is
+   * read into it when it fits and is a view of it; otherwise it lands in a new buffer.
+   */
+  get(key: string, o?: { signal?: AbortSignal; into?: Buffer }): Promise<Buffer | undefined>;
   delete(key: string, o?: { signal?: AbortSignal }): Promise<boolean>;
   /** How many leading keys are stored (one round trip). */
   lookupPrefix(keys: readonly string[], o?: { prefetch?: boolean; signal?: AbortSignal }): Promise<number>;
@@ -118,9 +121,18 @@ export class NativeWarehouse implements Warehouse {
     }
   }
 
-  async get(key: string, o: { signal?: AbortSignal } = {}): Promise<Buffer | undefined> {
+  async get(key: string, o: { signal?: AbortSignal; into?: Buffer } = {}): Promise<Buffer | undefined> {
+    const signal = o.signal === undefined ? {} : { signal: o.signal };
     try {
-      return (await this.client.get(key, o.signal === undefined ? {} : { signal: o.signal })) ?? undefined;
+      if (o.into !== undefined) {
+        try {
+          return (await this.client.get(key, { ...signal, into: o.into })) ?? undefined;
+        } catch (err) {
+          // A value larger than the caller's buffer: read it into one of its own instead.
+          if (!isTwError(err, 'TW_TRANSPORT_DESTINATION_TOO_SMALL')) throw err;
+        }
+      }
+      return (await this.client.get(key, signal)) ?? undefined;
     } catch (err) {
       throw wrap('get', key, err);
     }

@@ -104,6 +104,13 @@ describe('llama.cpp KV offload through the gateway and the embedded cluster (ec:
     expect(r.token).toBe(ref.token);
     expect(sameProbabilities(r.probabilities, ref.probabilities)).toBe(true);
 
+    // The blocks' buffers are kept for the next restore, which reads into them (blocks of
+    // another restore must not leak into it: same probabilities again).
+    expect(kv.hostBufferBytesIdle).toBeGreaterThan(0);
+    const again = await restore(prompt);
+    expect(again.restoredTokens).toBe(9 * B);
+    expect(sameProbabilities(again.probabilities, ref.probabilities)).toBe(true);
+
     // A second offload of the same prompt stores nothing new.
     expect((await prefillAndOffload(prompt)).stored.blocksStored).toBe(0);
 
