@@ -3,7 +3,7 @@ import { isTwError } from '@tw/errors';
 import { LM_COMMAND, LM_DTYPE, LM_FAIL_REPLY, LM_LOCATION, LM_MEMORY_FORMAT, LM_SUCCESS_REPLY, type LmRequest, LmRequestParser, encodeLmGetReply } from '@tw/engine-protocols';
 import type { Gateway } from '@tw/gateway-core';
 import type { Logger } from '@tw/observability';
-import { gatewayAppErrors } from './errors.js';
+import { listenFrontend } from './tcp-frontend.js';
 import { LM_PARSER_BUFFERED_BYTES_MAX } from './limits.js';
 import type { GatewayMetrics } from './metrics.js';
 
@@ -185,21 +185,5 @@ export async function startLmFrontend(o: LmFrontendOptions): Promise<LmFrontend>
     connections.add(c);
     socket.on('close', () => connections.delete(c));
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', (err) => reject(gatewayAppErrors.create('TW_GATEWAY_APP_START', `lmcache: cannot listen on ${o.host}:${o.port}: ${err.message}`, { cause: err })));
-    server.listen(o.port, o.host, () => resolve());
-  });
-  server.on('error', (err) => o.logger.error({ err }, 'lm:// server error'));
-  const port = (server.address() as { port: number }).port;
-  return {
-    address: `${o.host}:${port}`,
-    port,
-    async close(graceMs = 0) {
-      const closed = new Promise<void>((r) => server.close(() => r()));
-      const deadline = Date.now() + graceMs;
-      while ([...connections].some((c) => !c.idle) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-      for (const c of connections) c.destroy();
-      await closed;
-    },
-  };
+  return listenFrontend('lm://', server, connections, o);
 }

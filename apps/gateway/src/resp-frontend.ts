@@ -4,7 +4,7 @@ import { type RespCommand, RespRequestParser, RespSession, dispatch, encodeError
 import type { Gateway } from '@tw/gateway-core';
 import type { Logger } from '@tw/observability';
 import type { AccessPolicy } from './access.js';
-import { gatewayAppErrors } from './errors.js';
+import { listenFrontend } from './tcp-frontend.js';
 import { RESP_PARSER_BUFFERED_BYTES_MAX, RESP_PENDING_COMMANDS_MAX, RESP_WRITE_BUFFER_BYTES_MAX } from './limits.js';
 import type { GatewayMetrics } from './metrics.js';
 import { GatewayRespBackend } from './resp-backend.js';
@@ -190,21 +190,5 @@ export async function startRespFrontend(o: RespFrontendOptions): Promise<RespFro
     socket.on('close', () => connections.delete(c));
   });
   server.maxConnections = o.connectionsMax + 16;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', (err) => reject(gatewayAppErrors.create('TW_GATEWAY_APP_START', `resp: cannot listen on ${o.host}:${o.port}: ${err.message}`, { cause: err })));
-    server.listen(o.port, o.host, () => resolve());
-  });
-  server.on('error', (err) => o.logger.error({ err }, 'resp server error'));
-  const port = (server.address() as { port: number }).port;
-  return {
-    address: `${o.host}:${port}`,
-    port,
-    async close(graceMs = 0) {
-      const closed = new Promise<void>((r) => server.close(() => r()));
-      const deadline = Date.now() + graceMs;
-      while ([...connections].some((c) => !c.idle) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-      for (const c of connections) c.destroy();
-      await closed;
-    },
-  };
+  return listenFrontend('resp', server, connections, o);
 }

@@ -5,13 +5,12 @@
  * (BlockCommit.version); block-map keeps it as `writeVersion` next to its own commit-order
  * `version`, which travels as BlockRecord.map_version.
  */
-import { formatRedundancy, parseRedundancy } from '@tw/block-format';
-import { type BlockMap, type BlockRecord, type Command, encodeCommand, memoryKvStore, openBlockMap } from '@tw/block-map';
-import { recordToWire } from '@tw/coordinator-service';
+import { parseRedundancy } from '@tw/block-format';
+import { type BlockMap, type Command, encodeCommand, memoryKvStore, openBlockMap } from '@tw/block-map';
+import { recordToMsg, recordToWire } from '@tw/coordinator-service';
 import { TwError } from '@tw/errors';
 import { pgMapToJson } from '@tw/placement';
 import {
-  type BlockRecordMsg,
   type ClusterMapMsg,
   type CoordinatorImpl,
   type RunningGrpcServer,
@@ -109,26 +108,6 @@ export class CoordinatorFixture {
     };
   }
 
-  #recordMsg(r: BlockRecord): BlockRecordMsg {
-    return {
-      namespace: r.namespace,
-      key: Buffer.from(r.key),
-      version: r.writeVersion.toString(),
-      sizeBytes: String(r.sizeBytes),
-      checksum: r.checksum.toString(),
-      redundancy: formatRedundancy(r.redundancy),
-      fragmentNodes: [...r.fragmentNodes],
-      state: r.state === 'committed' ? 'BLOCK_STATE_COMMITTED' : 'BLOCK_STATE_DELETING',
-      createdAtMs: String(r.createdAtMs),
-      lastAccessMs: String(r.lastAccessMs),
-      ttlMs: String(r.ttlMs),
-      pinned: r.pinned,
-      layout: r.layout,
-      pg: 0,
-      mapVersion: String(r.version),
-    };
-  }
-
   #clientNumber(id: string): number {
     let n = this.#clients.get(id);
     if (n === undefined) {
@@ -151,7 +130,7 @@ export class CoordinatorFixture {
           const wire = res.records.map(recordToWire);
           return { hits: res.count, records: [], packedRecords: encodeWireRecords(wire), appliedIndex: String(this.#index) };
         }
-        return { hits: res.count, records: req.includeRecords ? res.records.map((r) => this.#recordMsg(r)) : [], appliedIndex: String(this.#index) };
+        return { hits: res.count, records: req.includeRecords ? res.records.map((r) => recordToMsg(r, 0)) : [], appliedIndex: String(this.#index) };
       },
       commitBlocks: async (req) => {
         this.commitCalls++;
