@@ -199,7 +199,8 @@ export async function readBlock(
     try {
       await ctx.inflight.acquire(bytes, stop.signal);
     } catch {
-      failed.add(i);
+      // Only our own stop aborts this wait: the fragment is not bad, merely not needed (yet);
+      // recoverFromAll may still want it, so it is not marked failed.
       return;
     }
     const buf = ctx.pool.take(bytes);
@@ -223,17 +224,16 @@ export async function readBlock(
         return;
       }
       ctx.onFragmentRead(ctx.nowMs() - started, shard);
-      if (stop.signal.aborted) {
-        failed.add(i);
-        return;
-      }
+      if (stop.signal.aborted) return; // cancelled (k others arrived first), not failed
       fragments[i] = got.bytes;
       held[i] = buf;
       keep = true;
       okCount++;
     } catch (err) {
-      failed.add(i);
+      // A read we cancelled (hedged reads beyond k) is not a bad fragment: the wrong-bytes
+      // recovery below must be free to read it again.
       if (stop.signal.aborted) return;
+      failed.add(i);
       const code = isTwError(err) ? err.code : '';
       if (CORRUPT_CODES.has(code)) bad(i, 'corrupt', err as Error);
       else if (UNREACHABLE_CODES.has(code)) {
