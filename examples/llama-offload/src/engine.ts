@@ -37,9 +37,11 @@ export interface ContextOptions {
 }
 
 /**
- * One sequence in a fresh context. Flash attention off: the V cache is then stored transposed
- * (the state-file slicer handles both layouts), and it is the same for saver and loader, which is
- * what matters: the layout is part of the model fingerprint.
+ * One sequence in a fresh context. Flash attention on: llama.cpp then keeps V untransposed, so a
+ * block of tokens is one contiguous run per layer in the state file and a restore writes each
+ * fetched block straight into its place (with a transposed V every block scatters into
+ * n_embd_v_gqa pieces per layer). Saver and loader must agree: the layout is part of the model
+ * fingerprint (ENGINE_LAYOUT_TAG).
  */
 export async function freshSequence(model: LlamaModel, o: ContextOptions): Promise<{ context: LlamaContext; sequence: LlamaContextSequence }> {
   const context = await model.createContext({
@@ -47,7 +49,7 @@ export async function freshSequence(model: LlamaModel, o: ContextOptions): Promi
     sequences: 1,
     threads: o.threads,
     batchSize: o.batchSize ?? 512,
-    flashAttention: false,
+    flashAttention: true,
     ignoreMemorySafetyChecks: true,
   });
   return { context, sequence: context.getSequence() };

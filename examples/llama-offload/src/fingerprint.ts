@@ -6,7 +6,7 @@ import { Checksum64Stream } from '@tw/block-format';
  * Everything besides the weights that decides the bytes of a sequence state: a state is only
  * loadable by the same engine build with the same cache layout.
  */
-export const ENGINE_LAYOUT_TAG = 'node-llama-cpp@3.21.1;llama.cpp-state-seq-v3;kv=f16;flash-attention=off;cpu';
+export const ENGINE_LAYOUT_TAG = 'node-llama-cpp@3.21.1;llama.cpp-state-seq-v3;kv=f16;flash-attention=on;cpu';
 
 /**
  * The model fingerprint keys embed: sha256(layout tag, xxh64 of every byte of the GGUF), hex.

@@ -6,7 +6,8 @@ import { isTwError } from '@tw/errors';
 import { cacheableBlocks, prefixBlockKeys } from './block-keys.js';
 import { decodeBlock, encodeBlock } from './block-value.js';
 import { evaluateForNext } from './engine.js';
-import { assembleStateFile, parseStateFile, sameLayout, sliceCells, type StateLayout } from './state-file.js';
+import { StagedStateFile } from './staged-state-file.js';
+import { assembleStateFile, parseStateFile, planStateFile, sameLayout, sliceCells, type StateLayout } from './state-file.js';
 import type { Warehouse } from './warehouse-client.js';
 
 export interface KvOffloadOptions {
@@ -47,6 +48,13 @@ export type RestoreResult = FirstToken & {
   readonly evaluatedTokens: number;
   readonly bytesFetched: number;
   readonly fallbackReason?: string;
+  /**
+   * How the state file was staged: 'streamed' (each block written into place as it arrived),
+   * 'gathered' (copied together after the fetch: a transposed V, or fewer verified blocks than
+   * looked up), 'none' (nothing loaded).
+   */
+  readonly stateFile: 'streamed' | 'gathered' | 'none';
+  /** fetchMs: fetch, verify and write the blocks into the state file (overlapped); loadMs: llama.cpp's load (plus a gather when the streamed file is unusable). */
   readonly timings: { lookupMs: number; fetchMs: number; loadMs: number; evaluateMs: number };
 };
 
@@ -189,56 +197,89 @@ export class KvOffload {
     // Fetched values, whose buffers go back to the host pool once the state file is written.
     const values: Buffer[] = [];
     let layout: StateLayout | undefined;
-    if (hits > 0) {
-      const fetched = await pool(this.#o.concurrency ?? 8, hits, async (i) => {
-        try {
-          const into = this.#takeBuffer();
-          const v = await this.#o.warehouse.get(keys[i]!, into === undefined ? { signal } : { signal, into });
-          if (into !== undefined && v?.buffer !== into.buffer) values.push(into);
-          if (v === undefined) return new Error(`block ${i} vanished after the lookup`);
-          values.push(v);
-          bytesFetched += v.length;
-          return decodeBlock(v, { fingerprint: this.#o.fingerprint, blockIndex: i, firstToken: i * B, tokens: tokens.slice(i * B, (i + 1) * B) as unknown as number[] });
-        } catch (err) {
-          if (!isTwError(err)) throw err;
-          return err;
-        }
-      });
-      // The leading run of blocks that verified (and share one layout) is usable.
-      for (const f of fetched) {
-        if (f instanceof Error) {
-          fallback(`${f.message}; using the ${payloads.length} verified leading blocks`, f);
-          break;
-        }
-        layout ??= f.header.layout;
-        if (!sameLayout(f.header.layout, layout)) {
-          fallback(`block ${payloads.length} has another layout`);
-          break;
-        }
-        payloads.push(f.payload);
-      }
-    }
-    const t2 = performance.now();
-    let restoredTokens = 0;
-    if (payloads.length > 0 && layout !== undefined) {
-      const path = this.#tmp('load');
+    const path = this.#tmp('load');
+    // With an untransposed V each block is written into the state file as soon as it verifies,
+    // while the others are in flight. The file's plan needs the layout, which the first block to
+    // verify tells; a block of another layout is not staged (the leading-run check refuses it).
+    let stagedLayout: StateLayout | undefined;
+    let staging: Promise<StagedStateFile> | undefined;
+    let stagingError: unknown;
+    const stage = async (i: number, f: { header: { layout: StateLayout }; payload: Buffer }): Promise<void> => {
+      if (f.header.layout.vTrans || stagingError !== undefined) return;
+      stagedLayout ??= f.header.layout;
+      if (!sameLayout(f.header.layout, stagedLayout)) return;
       try {
-        const parts = assembleStateFile(layout, payloads, payloads.map(() => B));
-        const fh = await open(path, 'w');
-        try {
-          await fh.writev(parts);
-        } finally {
-          await fh.close();
-        }
-        await sequence.loadStateFromFile(path, { acceptRisk: true });
-        restoredTokens = payloads.length * B;
+        staging ??= StagedStateFile.create(path, planStateFile(stagedLayout, hits, B));
+        await (await staging).writeBlock(i, f.payload);
       } catch (err) {
-        fallback(`load failed: ${(err as Error).message}`, err);
-        await sequence.clearHistory();
-        restoredTokens = 0;
-      } finally {
-        await unlink(path).catch(() => undefined);
+        stagingError ??= err;
       }
+    };
+    let restoredTokens = 0;
+    let stateFile: RestoreResult['stateFile'] = 'none';
+    let t2 = t1;
+    try {
+      if (hits > 0) {
+        const fetched = await pool(this.#o.concurrency ?? 8, hits, async (i) => {
+          try {
+            const into = this.#takeBuffer();
+            const v = await this.#o.warehouse.get(keys[i]!, into === undefined ? { signal } : { signal, into });
+            if (into !== undefined && v?.buffer !== into.buffer) values.push(into);
+            if (v === undefined) return new Error(`block ${i} vanished after the lookup`);
+            values.push(v);
+            bytesFetched += v.length;
+            const f = decodeBlock(v, { fingerprint: this.#o.fingerprint, blockIndex: i, firstToken: i * B, tokens: tokens.slice(i * B, (i + 1) * B) as unknown as number[] });
+            await stage(i, f);
+            return f;
+          } catch (err) {
+            if (!isTwError(err)) throw err;
+            return err;
+          }
+        });
+        // The leading run of blocks that verified (and share one layout) is usable.
+        for (const f of fetched) {
+          if (f instanceof Error) {
+            fallback(`${f.message}; using the ${payloads.length} verified leading blocks`, f);
+            break;
+          }
+          layout ??= f.header.layout;
+          if (!sameLayout(f.header.layout, layout)) {
+            fallback(`block ${payloads.length} has another layout`);
+            break;
+          }
+          payloads.push(f.payload);
+        }
+      }
+      t2 = performance.now();
+      if (payloads.length > 0 && layout !== undefined) {
+        try {
+          const staged = await staging?.catch(() => undefined);
+          await staged?.close();
+          // The streamed file is the state only when every looked-up block went into it; with a
+          // transposed V, a staging error or fewer verified blocks, gather the verified ones.
+          stateFile = 'streamed';
+          if (staged === undefined || stagingError !== undefined || payloads.length !== hits || staged.blocksWritten !== hits) {
+            stateFile = 'gathered';
+            const parts = assembleStateFile(layout, payloads, payloads.map(() => B));
+            const fh = await open(path, 'w');
+            try {
+              await fh.writev(parts);
+            } finally {
+              await fh.close();
+            }
+          }
+          await sequence.loadStateFromFile(path, { acceptRisk: true });
+          restoredTokens = payloads.length * B;
+        } catch (err) {
+          fallback(`load failed: ${(err as Error).message}`, err);
+          await sequence.clearHistory();
+          restoredTokens = 0;
+          stateFile = 'none';
+        }
+      }
+    } finally {
+      await staging?.then((f) => f.close()).catch(() => undefined);
+      if (staging !== undefined || payloads.length > 0) await unlink(path).catch(() => undefined);
     }
     // The state file is written (or the restore fell back): no view of the fetched values is used
     // any more. Values that arrived in buffers of their own seed the pool with the block size.
@@ -252,6 +293,7 @@ export class KvOffload {
       restoredTokens,
       evaluatedTokens: tokens.length - restoredTokens,
       bytesFetched,
+      stateFile,
       ...(fallbackReason === undefined ? {} : { fallbackReason }),
       timings: { lookupMs: t1 - t0, fetchMs: t2 - t1, loadMs: t3 - t2, evaluateMs: t4 - t3 },
     };

@@ -249,3 +249,95 @@ export function assembleStateFile(layout: StateLayout, payloads: readonly Buffer
   });
   return out;
 }
+
+/** One run of bytes of a block payload and where it goes in the state file. */
+export interface Placement {
+  readonly payloadOffset: number;
+  readonly bytes: number;
+  readonly fileOffset: number;
+}
+
+/**
+ * Where everything of a state file of `blocks` consecutive blocks of `blockCells` cells lives, so
+ * a restore can write each block into its place as soon as it arrives instead of gathering every
+ * block first. `headers`: the file's own fixed fields (magic, counts, per-layer types and row
+ * sizes), written once. `placeBlock(i)`: block i's payload sections (tokens, cell meta, each
+ * layer's K rows, each layer's V rows) and their file offsets. Only for an untransposed V (flash
+ * attention on): a transposed V scatters every block into `vRows` pieces per layer, which
+ * `assembleStateFile` handles by copying.
+ */
+export interface StateFilePlan {
+  readonly fileBytes: number;
+  readonly headers: readonly { readonly fileOffset: number; readonly bytes: Buffer }[];
+  placeBlock(i: number): Placement[];
+}
+
+export function planStateFile(layout: StateLayout, blocks: number, blockCells: number): StateFilePlan {
+  if (layout.vTrans) throw llamaOffloadErrors.create('TW_LLAMA_STATE_FORMAT', 'a state with a transposed V cannot be written block by block');
+  const total = blocks * blockCells;
+  const headers: { fileOffset: number; bytes: Buffer }[] = [];
+  let o = 0;
+  const head = Buffer.alloc(12);
+  head.writeUInt32LE(STATE_SEQ_MAGIC, 0);
+  head.writeUInt32LE(STATE_SEQ_VERSION, 4);
+  head.writeUInt32LE(total, 8);
+  headers.push({ fileOffset: o, bytes: head });
+  o += 12;
+  const tokensAt = o;
+  o += total * 4;
+  const streams = Buffer.alloc(8);
+  streams.writeUInt32LE(1, 0);
+  streams.writeUInt32LE(total, 4);
+  headers.push({ fileOffset: o, bytes: streams });
+  o += 8;
+  const metaAt = o;
+  o += total * META_BYTES_PER_CELL;
+  const dataHead = Buffer.alloc(8);
+  dataHead.writeUInt32LE(0, 0);
+  dataHead.writeUInt32LE(layout.layers.length, 4);
+  headers.push({ fileOffset: o, bytes: dataHead });
+  o += 8;
+  const kAt: number[] = [];
+  for (const l of layout.layers) {
+    const h = Buffer.alloc(12);
+    h.writeInt32LE(l.kType, 0);
+    h.writeBigUInt64LE(BigInt(l.kRowBytes), 4);
+    headers.push({ fileOffset: o, bytes: h });
+    kAt.push(o + 12);
+    o += 12 + total * l.kRowBytes;
+  }
+  const vAt: number[] = [];
+  for (const l of layout.layers) {
+    const h = Buffer.alloc(12);
+    h.writeInt32LE(l.vType, 0);
+    h.writeBigUInt64LE(BigInt(l.vRowOrElBytes), 4);
+    headers.push({ fileOffset: o, bytes: h });
+    vAt.push(o + 12);
+    o += 12 + total * l.vRowOrElBytes;
+  }
+  const fileBytes = o;
+  const n = blockCells;
+  return {
+    fileBytes,
+    headers,
+    placeBlock(i: number): Placement[] {
+      if (!Number.isInteger(i) || i < 0 || i >= blocks) throw new RangeError(`block ${i} is not in 0..${blocks - 1}`);
+      const first = i * n;
+      const out: Placement[] = [];
+      let p = 0;
+      out.push({ payloadOffset: p, bytes: n * 4, fileOffset: tokensAt + first * 4 });
+      p += n * 4;
+      out.push({ payloadOffset: p, bytes: n * META_BYTES_PER_CELL, fileOffset: metaAt + first * META_BYTES_PER_CELL });
+      p += n * META_BYTES_PER_CELL;
+      layout.layers.forEach((l, li) => {
+        out.push({ payloadOffset: p, bytes: n * l.kRowBytes, fileOffset: kAt[li]! + first * l.kRowBytes });
+        p += n * l.kRowBytes;
+      });
+      layout.layers.forEach((l, li) => {
+        out.push({ payloadOffset: p, bytes: n * l.vRowOrElBytes, fileOffset: vAt[li]! + first * l.vRowOrElBytes });
+        p += n * l.vRowOrElBytes;
+      });
+      return out;
+    },
+  };
+}

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { prefixBlockKeys } from '../src/block-keys.js';
 import { decodeBlock, encodeBlock } from '../src/block-value.js';
-import { assembleStateFile, parseStateFile, sliceCells, STATE_SEQ_MAGIC, STATE_SEQ_VERSION, type StateLayout } from '../src/state-file.js';
+import { assembleStateFile, parseStateFile, planStateFile, sliceCells, STATE_SEQ_MAGIC, STATE_SEQ_VERSION, type StateLayout } from '../src/state-file.js';
 
 /**
  * A reference writer of llama.cpp's sequence state file (llama_state_seq_save_file ->
@@ -80,6 +80,33 @@ describe('state file <-> blocks', () => {
       }),
       { seed: 4242, numRuns: 150 },
     );
+  });
+
+  it('blocks placed one by one, in any order, by planStateFile give exactly the reference state (untransposed V)', () => {
+    fc.assert(
+      fc.property(layoutArb.filter((l) => !l.vTrans), fc.integer({ min: 1, max: 5 }), fc.integer({ min: 1, max: 6 }), fc.integer({ min: 0, max: 2 ** 31 - 1 }), (layout, B, m, orderSeed) => {
+        const tok = (c: number) => 7 + c * 5;
+        const full = parseStateFile(referenceState(layout, m * B, tok));
+        const payloads = Array.from({ length: m }, (_, b) => Buffer.concat(sliceCells(full, b * B, (b + 1) * B)));
+        const plan = planStateFile(full.layout, m, B);
+        // Poisoned, so a byte the plan never writes shows.
+        const file = Buffer.alloc(plan.fileBytes, 0xee);
+        for (const h of plan.headers) h.bytes.copy(file, h.fileOffset);
+        const order = payloads.map((_, i) => i).sort((a, b) => ((a * 2654435761 + orderSeed) >>> 0) % 97 - ((b * 2654435761 + orderSeed) >>> 0) % 97);
+        for (const i of order) {
+          let covered = 0;
+          for (const pl of plan.placeBlock(i)) {
+            payloads[i]!.copy(file, pl.fileOffset, pl.payloadOffset, pl.payloadOffset + pl.bytes);
+            covered += pl.bytes;
+          }
+          expect(covered).toBe(payloads[i]!.length);
+        }
+        expect(file.equals(referenceState(layout, m * B, tok))).toBe(true);
+        expect(file.equals(Buffer.concat(assembleStateFile(full.layout, payloads, payloads.map(() => B))))).toBe(true);
+      }),
+      { seed: 4243, numRuns: 150 },
+    );
+    expect(() => planStateFile({ vTrans: true, layers: [{ kType: 1, kRowBytes: 8, vType: 1, vRowOrElBytes: 2, vRows: 4 }] }, 2, 2)).toThrow(/transposed/);
   });
 
   it('refuses state files it does not understand', () => {
