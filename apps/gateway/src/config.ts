@@ -68,6 +68,14 @@ const schema = Type.Object(
             default: NATIVE_INFLIGHT_BYTES_MAX_DEFAULT,
             description: 'Request payload bytes (values, key lists) of all native requests being received or served; beyond it TW_GATEWAY_APP_BUSY',
           }),
+          deliveryDir: Type.Optional(
+            Type.String({
+              minLength: 2,
+              pattern: '^/',
+              description:
+                'Absolute folder (tmpfs, e.g. under /dev/shm) where DELIVER writes values into files that clients on this host created there (llama.cpp loads its KV from such a file); created at start. Absent: DELIVER is off',
+            }),
+          ),
         },
         { additionalProperties: false, description: 'Native binary protocol on the data transport (@tw/client)' },
       ),

@@ -12,6 +12,9 @@ export const gatewayAppErrors = defineErrors('@tw/gateway', {
     description: 'The token is not one the gateway knows and the coordinators, which hold the namespaces\' tokens, could not be asked (unreachable, or the check was aborted); retry. Tokens already verified keep working through a coordinator outage.',
     retryable: true,
   },
+  TW_GATEWAY_APP_DELIVER_OFF: { description: 'A native DELIVER request reached a gateway without native.deliveryDir, or came from another host (DELIVER writes into files on the gateway\'s host: loopback clients only). Use GET.' },
+  TW_GATEWAY_APP_DELIVER_FILE: { description: 'The DELIVER target is not a regular file in the delivery folder (missing, a link, not writable) or a scatter range lies past its end (the gateway neither creates nor extends files); the message says which.' },
+  TW_GATEWAY_APP_DELIVER_RANGE: { description: 'The value is shorter than the DELIVER tail, or its head (the bytes before the tail) is over 64 KiB; nothing was written.' },
   TW_GATEWAY_APP_BODY_TOO_LARGE: { description: 'The request body is larger than the configured http.bodyBytesMax; split the value or raise the bound.' },
 });
 

@@ -1,4 +1,6 @@
+import { mkdir } from 'node:fs/promises';
 import {
+  NATIVE_DELIVER_SCATTER_BYTES_MAX,
   NATIVE_KEY_BYTES_MAX,
   NATIVE_LOOKUP_KEYS_MAX,
   NATIVE_LOOKUP_PAYLOAD_BYTES_MAX,
@@ -10,6 +12,7 @@ import {
   type NativeReply,
   decodeLookupKeys,
   decodeRequest,
+  decodeScatter,
   encodeReply,
   errorReplyOf,
   nativeErrors,
@@ -20,6 +23,7 @@ import type { Logger } from '@tw/observability';
 import type { IncomingRequest, HandlerContext, Reply, Transport, Listener } from '@tw/transport';
 import { tcpTransport } from '@tw/transport-tcp';
 import type { AccessPolicy } from './access.js';
+import { deliverValue, isLoopback } from './deliver.js';
 import { gatewayAppErrors } from './errors.js';
 import { NATIVE_INFLIGHT_PER_CONNECTION_MAX } from './limits.js';
 import type { GatewayMetrics } from './metrics.js';
@@ -32,6 +36,8 @@ export interface NativeFrontendOptions {
   readonly gateway: Gateway;
   readonly access: AccessPolicy;
   readonly putMode: 'async' | 'sync';
+  /** Folder DELIVER writes into (absolute, existing); absent: DELIVER is refused. */
+  readonly deliveryDir?: string;
   readonly metrics: GatewayMetrics;
   readonly logger: Logger;
 }
@@ -69,6 +75,13 @@ function hostOf(remote: string): string {
  * TW_GATEWAY_APP_BUSY before its bytes are received.
  */
 export async function startNativeFrontend(o: NativeFrontendOptions): Promise<NativeFrontend> {
+  if (o.deliveryDir !== undefined) {
+    try {
+      await mkdir(o.deliveryDir, { recursive: true, mode: 0o700 });
+    } catch (err) {
+      throw gatewayAppErrors.create('TW_GATEWAY_APP_START', `native: cannot create the delivery folder ${o.deliveryDir}: ${(err as Error).message}`, { cause: err });
+    }
+  }
   const transport: Transport = tcpTransport({
     payloadBytesMax: Math.max(NATIVE_PAYLOAD_BYTES_MAX, NATIVE_LOOKUP_PAYLOAD_BYTES_MAX),
     serverInflightPerConnectionMax: NATIVE_INFLIGHT_PER_CONNECTION_MAX,
@@ -93,6 +106,8 @@ export async function startNativeFrontend(o: NativeFrontendOptions): Promise<Nat
       if (payloadBytes > NATIVE_VALUE_BYTES_MAX) throw nativeErrors.create('TW_NATIVE_VALUE_TOO_LARGE', `value of ${payloadBytes} bytes is over ${NATIVE_VALUE_BYTES_MAX}`);
     } else if (req.op === NativeOp.LOOKUP_PREFIX) {
       if (payloadBytes > req.keyCount * (2 + NATIVE_KEY_BYTES_MAX)) throw nativeErrors.create('TW_NATIVE_MALFORMED', `key list of ${payloadBytes} bytes for ${req.keyCount} keys`);
+    } else if (req.op === NativeOp.DELIVER) {
+      if (payloadBytes !== req.scatterCount * 24 || payloadBytes > NATIVE_DELIVER_SCATTER_BYTES_MAX) throw nativeErrors.create('TW_NATIVE_MALFORMED', `scatter list of ${payloadBytes} bytes for ${req.scatterCount} entries`);
     } else {
       throw nativeErrors.create('TW_NATIVE_MALFORMED', `op ${req.op} carries no payload, got ${payloadBytes} bytes`);
     }
@@ -107,11 +122,13 @@ export async function startNativeFrontend(o: NativeFrontendOptions): Promise<Nat
     return undefined; // the transport receives into a buffer of exactly this size
   };
 
-  const serve = async (req: ReturnType<typeof decodeRequest>, payload: Buffer, signal: AbortSignal): Promise<Reply> => {
+  const serve = async (req: ReturnType<typeof decodeRequest>, payload: Buffer, signal: AbortSignal, remoteHost: string): Promise<Reply> => {
     const { namespace: ns } = req;
     switch (req.op) {
       case NativeOp.HELLO:
-        return { header: encodeReply({ op: req.op, status: 'ok', valueBytesMax: NATIVE_VALUE_BYTES_MAX, lookupKeysMax: NATIVE_LOOKUP_KEYS_MAX, keyBytesMax: NATIVE_KEY_BYTES_MAX }) };
+        return {
+          header: encodeReply({ op: req.op, status: 'ok', valueBytesMax: NATIVE_VALUE_BYTES_MAX, lookupKeysMax: NATIVE_LOOKUP_KEYS_MAX, keyBytesMax: NATIVE_KEY_BYTES_MAX, deliveryDir: o.deliveryDir ?? '' }),
+        };
       case NativeOp.PING:
         return { header: encodeReply({ op: req.op, status: 'ok' }) };
       case NativeOp.PUT: {
@@ -133,6 +150,19 @@ export async function startNativeFrontend(o: NativeFrontendOptions): Promise<Nat
         const deleted = await o.gateway.delete(ns, req.key, { signal });
         return { header: encodeReply({ op: req.op, status: 'ok', yes: deleted }) };
       }
+      case NativeOp.DELIVER: {
+        if (o.deliveryDir === undefined) throw gatewayAppErrors.create('TW_GATEWAY_APP_DELIVER_OFF', 'this gateway has no delivery folder (native.deliveryDir); use GET');
+        if (!isLoopback(remoteHost)) throw gatewayAppErrors.create('TW_GATEWAY_APP_DELIVER_OFF', `DELIVER writes files on the gateway's host; ${remoteHost} is not a loopback address`);
+        const scatter = decodeScatter(payload, req.scatterCount, req.tailBytes);
+        const v = await o.gateway.getParts(ns, req.key, { signal });
+        if (v === undefined) return { header: encodeReply({ op: req.op, status: 'not_found' }) };
+        try {
+          const d = await deliverValue({ dir: o.deliveryDir, file: req.file, value: v, tailBytes: req.tailBytes, scatter, signal });
+          return { header: encodeReply({ op: req.op, status: 'ok', valueBytes: v.sizeBytes, tailChecksum: d.tailChecksum }), payload: d.head };
+        } finally {
+          v.release();
+        }
+      }
       case NativeOp.LOOKUP_PREFIX: {
         const keys = decodeLookupKeys(payload, req.keyCount);
         const r = await o.gateway.lookupPrefix(ns, keys, { prefetch: req.prefetch, signal });
@@ -149,14 +179,14 @@ export async function startNativeFrontend(o: NativeFrontendOptions): Promise<Nat
       const req = decodeRequest(request.header);
       op = req.op;
       opName = NATIVE_OP_NAMES[req.op as NativeOpCode];
-      if (request.payload.length > 0 && req.op !== NativeOp.PUT && req.op !== NativeOp.LOOKUP_PREFIX) {
+      if (request.payload.length > 0 && req.op !== NativeOp.PUT && req.op !== NativeOp.LOOKUP_PREFIX && req.op !== NativeOp.DELIVER) {
         throw nativeErrors.create('TW_NATIVE_MALFORMED', `op ${req.op} carries no payload`);
       }
       if (req.op !== NativeOp.PING) {
         const token = req.token === '' ? null : req.token;
         if (!(await o.access.allows(req.namespace, token, hostOf(ctx.remoteAddress), ctx.signal))) throw o.access.refusal(req.namespace, token);
       }
-      const reply = await serve(req, request.payload, ctx.signal);
+      const reply = await serve(req, request.payload, ctx.signal, hostOf(ctx.remoteAddress));
       o.metrics.request('native', opName, 'ok');
       return reply;
     } catch (err) {

@@ -1,8 +1,10 @@
 /** The native front-end against a real gateway (real coordinator, six real storage nodes), through @tw/client. */
 import { spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NATIVE_LOOKUP_KEYS_MAX, NATIVE_PROTOCOL_VERSION, NativeOp, type NativeOpCode, type TwClient, connectClient, decodeReply, decodeRequest, encodeRequest } from '@tw/client';
+import { checksum64 } from '@tw/block-format';
 import { LOOKUP_KEYS_MAX } from '@tw/gateway-core';
 import { CoordinatorClient } from '@tw/rpc';
 import { FrameKind } from '@tw/transport';
@@ -99,6 +101,69 @@ test('a 64 MiB value round-trips byte-identical, into a caller buffer too', asyn
   await expect(c.get('big', { into: Buffer.alloc(MiB) })).rejects.toMatchObject({ code: 'TW_TRANSPORT_DESTINATION_TOO_SMALL' });
   expect(gw.nativeInflightBytes).toBe(0);
 }, 120_000);
+
+test('DELIVER writes a value\'s tail into a file in the delivery folder, scattered; the head and the tail checksum come back', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tw-deliver-'));
+  try {
+    // g1 serves from its DRAM tier (one buffer); g2 starts empty, so it reads the k data
+    // fragments from the storage nodes and delivers from several buffers.
+    const g1 = await cluster.gateway({ native: { port: 0, deliveryDir: dir } });
+    const g2 = await cluster.gateway({ native: { port: 0, deliveryDir: dir } });
+    const c1 = await connectClient({ address: g1.nativeAddress!, namespace: 'default' });
+    clients.push(c1);
+    const c2 = await connectClient({ address: g2.nativeAddress!, namespace: 'default' });
+    clients.push(c2);
+    expect(c1.deliveryDir).toBe(dir);
+    const headBytes = 1000;
+    const v = bytes(3 * MiB + headBytes + 4, 7);
+    await c1.put('deliver-me', v, { mode: 'sync' });
+    const tail = v.subarray(headBytes);
+    const a = 1_000_003;
+    const b = 2_500_000;
+    // Three ranges, out of order in the file, with a gap the gateway must not touch.
+    const scatter = [
+      { tailOffset: 0, bytes: a, fileOffset: tail.length - a + 4096 },
+      { tailOffset: a, bytes: b - a, fileOffset: 0 },
+      { tailOffset: b, bytes: tail.length - b, fileOffset: b - a },
+    ];
+    const fileBytes = tail.length + 4096;
+    for (const [c, name] of [[c1, 'dram.bin'], [c2, 'cold.bin']] as const) {
+      writeFileSync(join(dir, name), Buffer.alloc(fileBytes, 0xee));
+      const r = await c.deliver('deliver-me', { file: name, tailBytes: tail.length, scatter });
+      expect(r?.valueBytes).toBe(v.length);
+      expect(r?.head.equals(v.subarray(0, headBytes))).toBe(true);
+      expect(r?.tailChecksum).toBe(checksum64(tail));
+      const f = readFileSync(join(dir, name));
+      expect(f.length).toBe(fileBytes);
+      for (const e of scatter) expect(f.subarray(e.fileOffset, e.fileOffset + e.bytes).equals(tail.subarray(e.tailOffset, e.tailOffset + e.bytes))).toBe(true);
+      expect(f.subarray(tail.length - a, tail.length - a + 4096).every((x) => x === 0xee)).toBe(true);
+    }
+    // Refusals, each with its code; nothing is created.
+    expect(await c1.deliver('no-such-key', { file: 'dram.bin', tailBytes: 10, scatter: [{ tailOffset: 0, bytes: 10, fileOffset: 0 }] })).toBeUndefined();
+    const whole = { tailBytes: tail.length, scatter: [{ tailOffset: 0, bytes: 10, fileOffset: 0 }] };
+    await expect(c1.deliver('deliver-me', { ...whole, file: 'missing.bin' })).rejects.toMatchObject({ code: 'TW_GATEWAY_APP_DELIVER_FILE' });
+    await expect(c1.deliver('deliver-me', { ...whole, file: 'dram.bin', scatter: [{ tailOffset: 0, bytes: 10, fileOffset: fileBytes - 9 }] })).rejects.toMatchObject({ code: 'TW_GATEWAY_APP_DELIVER_FILE' });
+    await expect(c1.deliver('deliver-me', { file: 'dram.bin', tailBytes: v.length + 1, scatter: [{ tailOffset: 0, bytes: 10, fileOffset: 0 }] })).rejects.toMatchObject({ code: 'TW_GATEWAY_APP_DELIVER_RANGE' });
+    await expect(c1.deliver('deliver-me', { file: 'dram.bin', tailBytes: 10, scatter: [{ tailOffset: 0, bytes: 10, fileOffset: 0 }] })).rejects.toMatchObject({ code: 'TW_GATEWAY_APP_DELIVER_RANGE' });
+    const outside = mkdtempSync(join(tmpdir(), 'tw-deliver-outside-'));
+    try {
+      writeFileSync(join(outside, 'victim.bin'), Buffer.alloc(64, 1));
+      symlinkSync(join(outside, 'victim.bin'), join(dir, 'link.bin'));
+      await expect(c1.deliver('deliver-me', { ...whole, file: 'link.bin' })).rejects.toMatchObject({ code: 'TW_GATEWAY_APP_DELIVER_FILE' });
+      expect(readFileSync(join(outside, 'victim.bin')).every((x) => x === 1)).toBe(true);
+    } finally {
+      rmSync(outside, { recursive: true, force: true });
+    }
+    await expect(c1.deliver('deliver-me', { ...whole, file: '../escape.bin' })).rejects.toMatchObject({ code: 'TW_NATIVE_BAD_INPUT' });
+    // A gateway without a delivery folder says so in HELLO and refuses DELIVER.
+    const plain = await client();
+    expect(plain.deliveryDir).toBe('');
+    await expect(plain.deliver('deliver-me', { ...whole, file: 'dram.bin' })).rejects.toMatchObject({ code: 'TW_GATEWAY_APP_DELIVER_OFF' });
+    expect(g1.nativeInflightBytes).toBe(0);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}, 90_000);
 
 test('auth: config tokens, refused namespaces and tokens, per request', async () => {
   await expect(connectClient({ address: gw.nativeAddress!, namespace: 'team-a' })).rejects.toMatchObject({ code: 'TW_GATEWAY_APP_UNAUTHORIZED' });

@@ -1,4 +1,5 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { CoordinatorClient } from '@tw/rpc';
@@ -73,11 +74,20 @@ export async function startLocalCluster(o: LocalClusterOptions): Promise<LocalCl
   let gateway: ManagedProcess | undefined;
   let gatewayHttp: string | undefined;
   const all = (): ManagedProcess[] => [...(gateway ? [gateway] : []), ...storage, ...coordinators];
+  // Where the gateway's DELIVER writes values into files for engines on this host (llama.cpp loads
+  // its KV from a file): tmpfs where there is one, named after the data folder and port so two
+  // local clusters never share it; removed on stop.
+  const deliveryDir = o.withGateway
+    ? existsSync('/dev/shm')
+      ? join('/dev/shm', `tw-delivery-${createHash('sha256').update(dir).digest('hex').slice(0, 12)}-${gwPorts[3]}`)
+      : join(dir, 'delivery')
+    : undefined;
   const stop = async (): Promise<void> => {
     // Gateway first (no new writes), then storage nodes, then the coordinators.
     if (gateway) await gateway.stop();
     await Promise.all(storage.map((p) => p.stop()));
     await Promise.all(coordinators.map((p) => p.stop()));
+    if (deliveryDir !== undefined) rmSync(deliveryDir, { recursive: true, force: true });
   };
   try {
     for (let i = 0; i < o.coordinators; i++) {
@@ -162,7 +172,7 @@ export async function startLocalCluster(o: LocalClusterOptions): Promise<LocalCl
             http: { host: '127.0.0.1', port: gwPorts[0] },
             resp: { host: '127.0.0.1', port: gwPorts[1] },
             lmcache: { host: '127.0.0.1', port: gwPorts[2] },
-            native: { host: '127.0.0.1', port: gwPorts[3] },
+            native: { host: '127.0.0.1', port: gwPorts[3], deliveryDir },
           },
           null,
           2,

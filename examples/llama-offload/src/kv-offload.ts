@@ -4,10 +4,11 @@ import { join } from 'node:path';
 import type { LlamaContextSequence, Token } from 'node-llama-cpp';
 import { isTwError } from '@tw/errors';
 import { cacheableBlocks, prefixBlockKeys } from './block-keys.js';
-import { decodeBlock, encodeBlock } from './block-value.js';
+import { checkBlockTokens, decodeBlock, decodeBlockHead, encodeBlock } from './block-value.js';
+import { llamaOffloadErrors } from './errors.js';
 import { evaluateForNext } from './engine.js';
 import { StagedStateFile } from './staged-state-file.js';
-import { assembleStateFile, parseStateFile, planStateFile, sameLayout, sliceCells, type StateLayout } from './state-file.js';
+import { assembleStateFile, parseStateFile, payloadBytes, planStateFile, sameLayout, sliceCells, type StateLayout } from './state-file.js';
 import type { Warehouse } from './warehouse-client.js';
 
 export interface KvOffloadOptions {
@@ -51,9 +52,9 @@ export type RestoreResult = FirstToken & {
   /**
    * How the state file was staged: 'streamed' (each block written into place as it arrived),
    * 'gathered' (copied together after the fetch: a transposed V, or fewer verified blocks than
-   * looked up), 'none' (nothing loaded).
+   * looked up), 'delivered' (the gateway wrote the blocks into it: DELIVER), 'none' (nothing loaded).
    */
-  readonly stateFile: 'streamed' | 'gathered' | 'none';
+  readonly stateFile: 'streamed' | 'gathered' | 'delivered' | 'none';
   /** fetchMs: fetch, verify and write the blocks into the state file (overlapped); loadMs: llama.cpp's load (plus a gather when the streamed file is unusable). */
   readonly timings: { lookupMs: number; fetchMs: number; loadMs: number; evaluateMs: number };
 };
@@ -87,6 +88,8 @@ export class KvOffload {
   #bufferBytes = 0;
   /** Memory this instance allocated or adopted for blocks (safe to read into again). */
   readonly #owned = new WeakSet<ArrayBufferLike>();
+  /** The state layout of this model's blocks, once one was cut or verified (it never changes for a fingerprint). */
+  #layout: StateLayout | undefined;
 
   /** Bytes of host buffers kept idle for the next restore. */
   get hostBufferBytesIdle(): number {
@@ -152,6 +155,7 @@ export class KvOffload {
     try {
       await sequence.saveStateToFile(path);
       const state = parseStateFile(await readFile(path));
+      this.#layout ??= state.layout;
       for (let i = 0; i < keys.length * B; i++) {
         if (state.tokens[i] !== tokens[i]) throw new Error(`the sequence does not hold the prompt (token ${i} differs)`);
       }
@@ -163,6 +167,59 @@ export class KvOffload {
       });
       return { blocksStored: sizes.length, blocksAlreadyStored: already, bytesStored: sizes.reduce((a, b) => a + b, 0), stateFileBytes: state.bytes.length };
     } finally {
+      await unlink(path).catch(() => undefined);
+    }
+  }
+
+  /**
+   * The state file of the first `hits` blocks, written by the gateway into its delivery folder
+   * (tmpfs) and loaded. Each block's head is checked (fingerprint, place, length, layout) and
+   * the xxh64 of the bytes the gateway wrote must equal the payload checksum the block was stored
+   * with; then the tokens are read back from the file and compared with the prompt. Any failure
+   * throws (a TwError) before llama.cpp sees the file.
+   */
+  async #restoreByDelivery(sequence: LlamaContextSequence, keys: readonly string[], hits: number, tokens: readonly Token[], layout: StateLayout, signal: AbortSignal | undefined): Promise<{ bytes: number; deliveredAt: number }> {
+    const B = this.#o.blockTokens;
+    const w = this.#o.warehouse;
+    const name = `tw-kv-${process.pid}-${randomBytes(6).toString('hex')}.state`;
+    const path = join(w.deliveryDir!, name);
+    const plan = planStateFile(layout, hits, B);
+    const tailBytes = payloadBytes(layout, B);
+    const staged = await StagedStateFile.create(path, plan);
+    try {
+      let bytes = 0;
+      let next = 0;
+      let failed: unknown;
+      const worker = async (): Promise<void> => {
+        while (next < hits && failed === undefined) {
+          const i = next++;
+          try {
+            const scatter = plan.placeBlock(i).map((p) => ({ tailOffset: p.payloadOffset, bytes: p.bytes, fileOffset: p.fileOffset }));
+            const r = await w.deliver!(keys[i]!, { file: name, tailBytes, scatter, ...(signal === undefined ? {} : { signal }) });
+            if (r === undefined) throw llamaOffloadErrors.create('TW_LLAMA_BLOCK_CORRUPT', `block ${i} vanished after the lookup`);
+            const { header, payloadChecksum } = decodeBlockHead(r.head, { fingerprint: this.#o.fingerprint, blockIndex: i, firstToken: i * B, cells: B }, r.valueBytes);
+            if (!sameLayout(header.layout, layout)) throw llamaOffloadErrors.create('TW_LLAMA_BLOCK_CORRUPT', `block ${i} has another layout`);
+            if (r.tailChecksum !== payloadChecksum) throw llamaOffloadErrors.create('TW_LLAMA_BLOCK_CORRUPT', `block ${i}: checksum mismatch`);
+            bytes += r.valueBytes;
+          } catch (err) {
+            failed ??= err;
+          }
+        }
+      };
+      await Promise.all(Array.from({ length: Math.min(this.#o.concurrency ?? 8, hits) }, worker));
+      if (failed !== undefined) throw failed;
+      const toks = await staged.read(plan.tokensOffset, hits * B * 4);
+      for (let i = 0; i < hits; i++) checkBlockTokens(toks.subarray(i * B * 4), { blockIndex: i, tokens: tokens.slice(i * B, (i + 1) * B) as unknown as number[] });
+      await staged.close();
+      const deliveredAt = performance.now();
+      try {
+        await sequence.loadStateFromFile(path, { acceptRisk: true });
+      } catch (err) {
+        throw llamaOffloadErrors.create('TW_LLAMA_STATE_FORMAT', `llama.cpp refused the delivered state: ${(err as Error).message}`, { cause: err });
+      }
+      return { bytes, deliveredAt };
+    } finally {
+      await staged.close().catch(() => undefined);
       await unlink(path).catch(() => undefined);
     }
   }
@@ -192,6 +249,31 @@ export class KvOffload {
       fallback(`lookup failed: ${(err as Error).message}`, err);
     }
     const t1 = performance.now();
+    // A gateway on this host writes the blocks straight into the state file (DELIVER): no bytes
+    // cross a socket. Needs the layout (known once this instance offloaded or restored a block of
+    // this model) and an untransposed V; any failure falls back to fetching the blocks.
+    const layoutKnown = this.#layout;
+    if (hits > 0 && layoutKnown !== undefined && !layoutKnown.vTrans && this.#o.warehouse.deliveryDir !== undefined && this.#o.warehouse.deliver !== undefined) {
+      try {
+        const d = await this.#restoreByDelivery(sequence, keys, hits, tokens, layoutKnown, signal);
+        const t3 = performance.now();
+        const next = await evaluateForNext(sequence, tokens.slice(hits * B));
+        const t4 = performance.now();
+        return {
+          ...next,
+          source: 'warehouse',
+          restoredTokens: hits * B,
+          evaluatedTokens: tokens.length - hits * B,
+          bytesFetched: d.bytes,
+          stateFile: 'delivered',
+          timings: { lookupMs: t1 - t0, fetchMs: d.deliveredAt - t1, loadMs: t3 - d.deliveredAt, evaluateMs: t4 - t3 },
+        };
+      } catch (err) {
+        if (!isTwError(err)) throw err;
+        fallback(`delivery failed: ${err.message}; fetching the blocks instead`, err);
+        await sequence.clearHistory();
+      }
+    }
     let bytesFetched = 0;
     const payloads: Buffer[] = [];
     // Fetched values, whose buffers go back to the host pool once the state file is written.
@@ -243,6 +325,7 @@ export class KvOffload {
             break;
           }
           layout ??= f.header.layout;
+          this.#layout ??= f.header.layout;
           if (!sameLayout(f.header.layout, layout)) {
             fallback(`block ${payloads.length} has another layout`);
             break;

@@ -21,7 +21,8 @@ export class StagedStateFile {
 
   /** Creates (or truncates) `path` at the plan's size and writes the file's fixed headers. */
   static async create(path: string, plan: StateFilePlan): Promise<StagedStateFile> {
-    const fh = await open(path, 'w');
+    // Read back too: a restore by DELIVER checks what the gateway wrote.
+    const fh = await open(path, 'w+');
     try {
       await fh.truncate(plan.fileBytes);
       const f = new StagedStateFile(fh, plan);
@@ -61,6 +62,18 @@ export class StagedStateFile {
       if (bytesWritten <= 0) throw llamaOffloadErrors.create('TW_LLAMA_STAGING', `short write staging the state file at ${position + done}`);
       done += bytesWritten;
     }
+  }
+
+  /** Reads `bytes` bytes at `offset` back (what was written there, by this process or another). */
+  async read(offset: number, bytes: number): Promise<Buffer> {
+    const out = Buffer.alloc(bytes);
+    let done = 0;
+    while (done < bytes) {
+      const { bytesRead } = await this.#fh.read(out, done, bytes - done, offset + done);
+      if (bytesRead <= 0) throw llamaOffloadErrors.create('TW_LLAMA_STAGING', `the staged state file ends before ${offset + done}`);
+      done += bytesRead;
+    }
+    return out;
   }
 
   async close(): Promise<void> {

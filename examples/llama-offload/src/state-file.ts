@@ -268,6 +268,8 @@ export interface Placement {
  */
 export interface StateFilePlan {
   readonly fileBytes: number;
+  /** Where the tokens (i32 each, all blocks in order) start in the file. */
+  readonly tokensOffset: number;
   readonly headers: readonly { readonly fileOffset: number; readonly bytes: Buffer }[];
   placeBlock(i: number): Placement[];
 }
@@ -319,6 +321,7 @@ export function planStateFile(layout: StateLayout, blocks: number, blockCells: n
   const n = blockCells;
   return {
     fileBytes,
+    tokensOffset: tokensAt,
     headers,
     placeBlock(i: number): Placement[] {
       if (!Number.isInteger(i) || i < 0 || i >= blocks) throw new RangeError(`block ${i} is not in 0..${blocks - 1}`);

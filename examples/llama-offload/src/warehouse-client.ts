@@ -14,7 +14,25 @@ export interface Warehouse {
   delete(key: string, o?: { signal?: AbortSignal }): Promise<boolean>;
   /** How many leading keys are stored (one round trip). */
   lookupPrefix(keys: readonly string[], o?: { prefetch?: boolean; signal?: AbortSignal }): Promise<number>;
+  /**
+   * Where the gateway can write values into files for this process (a client on the gateway's
+   * host: `deliver`), or undefined when it cannot.
+   */
+  readonly deliveryDir?: string | undefined;
+  /**
+   * Has the gateway write the value's last `tailBytes` bytes into `file` (a plain name in
+   * deliveryDir, created by the caller) as `scatter` says; resolves with the value's head and the
+   * tail's xxh64, or undefined when the value is absent.
+   */
+  deliver?(key: string, o: DeliverOptions): Promise<{ valueBytes: number; head: Buffer; tailChecksum: bigint } | undefined>;
   close?(): Promise<void>;
+}
+
+export interface DeliverOptions {
+  readonly file: string;
+  readonly tailBytes: number;
+  readonly scatter: readonly { readonly tailOffset: number; readonly bytes: number; readonly fileOffset: number }[];
+  readonly signal?: AbortSignal;
 }
 
 export interface WarehouseClientOptions {
@@ -135,6 +153,18 @@ export class NativeWarehouse implements Warehouse {
       return (await this.client.get(key, signal)) ?? undefined;
     } catch (err) {
       throw wrap('get', key, err);
+    }
+  }
+
+  get deliveryDir(): string | undefined {
+    return this.client.deliveryDir === '' ? undefined : this.client.deliveryDir;
+  }
+
+  async deliver(key: string, o: DeliverOptions): Promise<{ valueBytes: number; head: Buffer; tailChecksum: bigint } | undefined> {
+    try {
+      return await this.client.deliver(key, { file: o.file, tailBytes: o.tailBytes, scatter: o.scatter, ...(o.signal === undefined ? {} : { signal: o.signal }) });
+    } catch (err) {
+      throw wrap('deliver', key, err);
     }
   }
 

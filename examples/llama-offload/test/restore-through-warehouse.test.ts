@@ -15,7 +15,7 @@ import { generateLlamaGguf } from '../src/gguf/generate-llama.js';
 import { TINY_DIMS } from '../src/gguf/llama-spec.js';
 import { KvOffload, type RestoreResult } from '../src/kv-offload.js';
 import { sameProbabilities, seededPrompt } from '../src/prompt.js';
-import { NativeWarehouse, WarehouseClient } from '../src/warehouse-client.js';
+import { NativeWarehouse, type Warehouse, WarehouseClient } from '../src/warehouse-client.js';
 
 // A 5 MB random Llama (4 layers, 8 heads, 2 KV heads, 1 KiB of KV per token), a 300-token
 // prompt in blocks of 32 tokens (9 cacheable blocks, the last 12 tokens always evaluated).
@@ -109,17 +109,38 @@ describe('llama.cpp KV offload through the gateway and the embedded cluster (ec:
     expect(r.source).toBe('warehouse');
     expect(r.restoredTokens).toBe(9 * B);
     expect(r.evaluatedTokens).toBe(N - 9 * B);
-    expect(r.stateFile).toBe('streamed');
+    // The gateway runs on this host with a delivery folder: it writes the blocks into the file.
+    expect(r.stateFile).toBe('delivered');
     const refSplit = await recompute(prompt, 9 * B);
     expect(r.token).toBe(refSplit.token);
     expect(sameProbabilities(r.probabilities, refSplit.probabilities)).toBe(true);
 
-    // The blocks' buffers are kept for the next restore, which reads into them (blocks of
-    // another restore must not leak into it: same probabilities again).
-    expect(kv.hostBufferBytesIdle).toBeGreaterThan(0);
     const again = await restore(prompt);
-    expect(again.restoredTokens).toBe(9 * B);
+    expect(again.stateFile).toBe('delivered');
     expect(sameProbabilities(again.probabilities, refSplit.probabilities)).toBe(true);
+
+    // Without DELIVER (a client that only fetches), each fetched block is written into the file
+    // as it arrives; the blocks' buffers are kept for the next restore, which reads into them
+    // (blocks of another restore must not leak into it: same probabilities again).
+    const fetchOnly: Warehouse = {
+      put: (k, v, o) => warehouse.put(k, v, o),
+      get: (k, o) => warehouse.get(k, o),
+      delete: (k, o) => warehouse.delete(k, o),
+      lookupPrefix: (k, o) => warehouse.lookupPrefix(k, o),
+    };
+    const kvFetch = new KvOffload({ warehouse: fetchOnly, fingerprint, blockTokens: B, tmpDir: dir });
+    for (let round = 0; round < 2; round++) {
+      const { context, sequence } = await freshSequence(model, { contextSize: CONTEXT, threads: THREADS });
+      try {
+        const h = await kvFetch.restoreOrPrefill(sequence, prompt);
+        expect(h.stateFile).toBe('streamed');
+        expect(h.restoredTokens).toBe(9 * B);
+        expect(sameProbabilities(h.probabilities, refSplit.probabilities)).toBe(true);
+        expect(kvFetch.hostBufferBytesIdle).toBeGreaterThan(0);
+      } finally {
+        await context.dispose();
+      }
+    }
 
     // A second offload of the same prompt stores nothing new.
     expect((await prefillAndOffload(prompt)).stored.blocksStored).toBe(0);
@@ -154,6 +175,8 @@ describe('llama.cpp KV offload through the gateway and the embedded cluster (ec:
     let r = await restore(prompt);
     expect(r.source).toBe('prefill');
     expect(r.fallbackReason).toMatch(/block 0: checksum mismatch/);
+    // The gateway delivered it into the state file first: the tail checksum it reported gave it away.
+    expect(fallbacks.some((f) => /^delivery failed: .*block 0: checksum mismatch/.test(f))).toBe(true);
     expect(sameProbabilities(r.probabilities, ref.probabilities)).toBe(true);
     await warehouse.put(keys[0]!, good0);
 
@@ -231,6 +254,7 @@ describe('llama.cpp KV offload through the gateway and the embedded cluster (ec:
     await Promise.all(victims.map((v) => v.exited));
     const r = await restore(prompt);
     expect(r.source).toBe('warehouse');
+    expect(r.stateFile).toBe('delivered');
     expect(r.restoredTokens).toBe(9 * B);
     expect(r.token).toBe(ref.token);
     expect(sameProbabilities(r.probabilities, ref.probabilities)).toBe(true);

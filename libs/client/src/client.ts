@@ -1,14 +1,23 @@
 import type { Payload, Peer, Response, Transport } from '@tw/transport';
 import { tcpTransport } from '@tw/transport-tcp';
 import { nativeErrors } from './errors.js';
-import { CLIENT_CONNECTIONS_DEFAULT, CLIENT_INFLIGHT_BYTES_PER_CONNECTION_DEFAULT, NATIVE_LOOKUP_PAYLOAD_BYTES_MAX, NATIVE_PAYLOAD_BYTES_MAX, NATIVE_VALUE_BYTES_MAX } from './limits.js';
+import {
+  CLIENT_CONNECTIONS_DEFAULT,
+  CLIENT_INFLIGHT_BYTES_PER_CONNECTION_DEFAULT,
+  NATIVE_DELIVER_HEAD_BYTES_MAX,
+  NATIVE_LOOKUP_PAYLOAD_BYTES_MAX,
+  NATIVE_PAYLOAD_BYTES_MAX,
+  NATIVE_VALUE_BYTES_MAX,
+} from './limits.js';
 import {
   type NativeOpCode,
   type NativeReply,
   type NativeServerLimits,
+  type ScatterEntry,
   NativeOp,
   decodeReply,
   encodeLookupKeys,
+  encodeScatter,
   encodeRequest,
   errorOfReply,
 } from './messages.js';
@@ -61,6 +70,24 @@ export interface ClientLookupResult {
   readonly hits: number;
 }
 
+export interface ClientDeliverOptions extends CallOptions {
+  /** A file the caller created in the gateway's delivery folder (`TwClient.deliveryDir`): its plain name. */
+  readonly file: string;
+  /** How many bytes at the end of the value are delivered; the rest (the head) comes back in the reply. */
+  readonly tailBytes: number;
+  /** Where each tail range goes in the file; every range inside the tail and inside the file as it is. */
+  readonly scatter: readonly ScatterEntry[];
+}
+
+export interface ClientDeliverResult {
+  /** The whole value's size. */
+  readonly valueBytes: number;
+  /** The value's first valueBytes - tailBytes bytes. */
+  readonly head: Buffer;
+  /** xxh64 (seed 0) of the tail, as the gateway wrote it. */
+  readonly tailChecksum: bigint;
+}
+
 export type ClientKey = Uint8Array | string;
 
 function keyBytes(key: ClientKey): Uint8Array {
@@ -98,6 +125,11 @@ export class TwClient {
 
   get namespace(): string {
     return this.credentials.namespace;
+  }
+
+  /** The gateway's delivery folder for `deliver` (on the gateway's host), or '' when it has none. */
+  get deliveryDir(): string {
+    return this.serverLimits.deliveryDir;
   }
 
   /**
@@ -154,6 +186,27 @@ export class TwClient {
     return { hits };
   }
 
+  /**
+   * Has the gateway write the last `tailBytes` bytes of the value under `key` straight into
+   * `file` (in its delivery folder: the client must run on the gateway's host), scattered as
+   * `scatter` says; resolves with the value's head and the tail's checksum, or undefined when the
+   * gateway has no such value. The file must exist and be large enough: the gateway neither
+   * creates nor extends it. A value shorter than `tailBytes` fails TW_GATEWAY_APP_DELIVER_RANGE and
+   * nothing is written; on any other error the scattered ranges may be partly written.
+   */
+  async deliver(key: ClientKey, options: ClientDeliverOptions): Promise<ClientDeliverResult | undefined> {
+    const payload = encodeScatter(options.scatter, options.tailBytes);
+    const header = encodeRequest({ op: NativeOp.DELIVER, ...this.credentials, key: keyBytes(key), file: options.file, tailBytes: options.tailBytes, scatterCount: options.scatter.length });
+    const { reply, res } = await this.#call(NativeOp.DELIVER, header, payload, undefined, options.signal);
+    if (reply.status === 'not_found') return undefined;
+    const r = reply as { valueBytes: number; tailChecksum: bigint };
+    const headBytes = r.valueBytes - options.tailBytes;
+    if (headBytes < 0 || headBytes > NATIVE_DELIVER_HEAD_BYTES_MAX || res.payload.byteLength !== headBytes) {
+      throw nativeErrors.create('TW_NATIVE_MALFORMED', `DELIVER reply for a ${r.valueBytes}-byte value and a ${options.tailBytes}-byte tail carries a head of ${res.payload.byteLength} bytes`);
+    }
+    return { valueBytes: r.valueBytes, head: Buffer.from(res.payload.buffer, res.payload.byteOffset, res.payload.byteLength), tailChecksum: r.tailChecksum };
+  }
+
   /** A round trip to the gateway (no namespace work). */
   async ping(options: CallOptions = {}): Promise<void> {
     await this.#call(NativeOp.PING, encodeRequest({ op: NativeOp.PING, namespace: '', token: '' }), undefined, undefined, options.signal);
@@ -200,7 +253,7 @@ export async function connectClient(options: ConnectOptions): Promise<TwClient> 
       const reply = decodeReply(res.header, NativeOp.HELLO);
       if (reply.status === 'error') throw errorOfReply(reply);
       const limits = reply as NativeServerLimits;
-      return new TwClient(peer, credentials, { valueBytesMax: limits.valueBytesMax, lookupKeysMax: limits.lookupKeysMax, keyBytesMax: limits.keyBytesMax }, owned);
+      return new TwClient(peer, credentials, { valueBytesMax: limits.valueBytesMax, lookupKeysMax: limits.lookupKeysMax, keyBytesMax: limits.keyBytesMax, deliveryDir: limits.deliveryDir }, owned);
     } catch (err) {
       await peer.close();
       throw err;

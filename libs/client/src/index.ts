@@ -22,6 +22,10 @@ export {
   decodeReply,
   encodeLookupKeys,
   decodeLookupKeys,
+  encodeScatter,
+  decodeScatter,
+  validateDeliverFileName,
+  type ScatterEntry,
   errorReplyOf,
   errorOfReply,
 } from './messages.js';
@@ -34,5 +38,7 @@ export {
   type ClientGetOptions,
   type ClientLookupOptions,
   type ClientLookupResult,
+  type ClientDeliverOptions,
+  type ClientDeliverResult,
   type ClientKey,
 } from './client.js';

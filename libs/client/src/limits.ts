@@ -22,6 +22,17 @@ export const NATIVE_TTL_MS_MAX = Number.MAX_SAFE_INTEGER;
 /** Largest transport payload either side accepts: a value at its largest. */
 export const NATIVE_PAYLOAD_BYTES_MAX = NATIVE_VALUE_BYTES_MAX;
 
+/** DELIVER: most scatter entries in one request (one per section a value's tail is cut into). */
+export const NATIVE_DELIVER_SCATTER_MAX = 4096;
+/** DELIVER: largest scatter list payload (24 bytes an entry). */
+export const NATIVE_DELIVER_SCATTER_BYTES_MAX = NATIVE_DELIVER_SCATTER_MAX * 24;
+/** DELIVER: largest head (the value's bytes before the delivered tail) returned in the reply. */
+export const NATIVE_DELIVER_HEAD_BYTES_MAX = 64 * 1024;
+/** DELIVER: longest file name (a plain name inside the gateway's delivery folder). */
+export const NATIVE_DELIVER_NAME_BYTES_MAX = 200;
+/** HELLO: longest delivery folder path the gateway announces. */
+export const NATIVE_DELIVERY_DIR_BYTES_MAX = 4096;
+
 /** Client defaults: connections in the pool to the gateway, request bytes in flight on one of them. */
 export const CLIENT_CONNECTIONS_DEFAULT = 4;
 export const CLIENT_INFLIGHT_BYTES_PER_CONNECTION_DEFAULT = 256 * MiB;

@@ -2,6 +2,9 @@ import { ByteReader, ByteWriter, validateKey, validateNamespace } from '@tw/bloc
 import { TwError } from '@tw/errors';
 import { nativeErrors } from './errors.js';
 import {
+  NATIVE_DELIVER_NAME_BYTES_MAX,
+  NATIVE_DELIVER_SCATTER_MAX,
+  NATIVE_DELIVERY_DIR_BYTES_MAX,
   NATIVE_ERROR_CODE_BYTES_MAX,
   NATIVE_ERROR_MESSAGE_BYTES_MAX,
   NATIVE_KEY_BYTES_MAX,
@@ -20,13 +23,22 @@ import {
  * Reply header:   `u8 version (1) | u8 op | u8 status | u8 reserved (0) | body`
  *
  * | op | flags | request body | request payload | reply body (status OK) | reply payload |
- * | HELLO | - | - | - | u32 valueBytesMax, u32 lookupKeysMax, u16 keyBytesMax | - |
+ * | HELLO | - | - | - | u32 valueBytesMax, u32 lookupKeysMax, u16 keyBytesMax, u16 len + delivery folder (UTF-8; empty: DELIVER off) | - |
  * | PING | - | - (ns and token may be empty) | - | - | - |
  * | PUT | 1: sync | key, u64 ttlMs (0: namespace default) | value | u64 version | - |
  * | GET | - | key | - | u64 valueBytes (status NOT_FOUND: empty) | value |
  * | EXISTS | - | key | - | u8 exists | - |
  * | DELETE | - | key | - | u8 deleted | - |
  * | LOOKUP_PREFIX | 2: prefetch | u32 keyCount | keyCount x key | u32 hits | - |
+ * | DELIVER | - | key, u16 len + file name, u64 tailBytes, u32 scatterCount | scatterCount x (u64 tailOffset, u64 bytes, u64 fileOffset) | u64 valueBytes, u64 tailChecksum (status NOT_FOUND: empty) | the value's head |
+ *
+ * DELIVER is for a client on the gateway's own host (loopback only): instead of sending the value,
+ * the gateway writes its last `tailBytes` bytes (the tail) into a file the client created in the
+ * gateway's delivery folder (named in HELLO, on tmpfs), each scatter entry's tail range at its
+ * file offset; the reply carries the value's first valueBytes - tailBytes bytes (the head, at most
+ * 64 KiB) and the xxh64 (seed 0) of the tail as the gateway wrote it, so the client can check the
+ * bytes against a checksum of its own without reading them. An engine that loads its KV from a
+ * file (llama.cpp) gets it there without a socket in between.
  *
  * A key is `u16 length | bytes` (1..512 bytes). Every op but PING names a namespace and carries
  * the namespace's token (empty: none); the gateway checks them on every request, so any
@@ -37,9 +49,9 @@ import {
  */
 export const NATIVE_PROTOCOL_VERSION = 1;
 
-export const NativeOp = { HELLO: 1, PING: 2, PUT: 3, GET: 4, EXISTS: 5, DELETE: 6, LOOKUP_PREFIX: 7 } as const;
+export const NativeOp = { HELLO: 1, PING: 2, PUT: 3, GET: 4, EXISTS: 5, DELETE: 6, LOOKUP_PREFIX: 7, DELIVER: 8 } as const;
 export type NativeOpCode = (typeof NativeOp)[keyof typeof NativeOp];
-export const NATIVE_OP_NAMES: Readonly<Record<NativeOpCode, string>> = { 1: 'hello', 2: 'ping', 3: 'put', 4: 'get', 5: 'exists', 6: 'delete', 7: 'lookup_prefix' };
+export const NATIVE_OP_NAMES: Readonly<Record<NativeOpCode, string>> = { 1: 'hello', 2: 'ping', 3: 'put', 4: 'get', 5: 'exists', 6: 'delete', 7: 'lookup_prefix', 8: 'deliver' };
 
 export const NativeStatus = { OK: 0, NOT_FOUND: 1, ERROR: 2 } as const;
 
@@ -58,12 +70,22 @@ export type NativeRequest =
   | ({ readonly op: typeof NativeOp.PING } & NativeCredentials)
   | ({ readonly op: typeof NativeOp.PUT; readonly key: Uint8Array; readonly sync: boolean; readonly ttlMs: number } & NativeCredentials)
   | ({ readonly op: typeof NativeOp.GET | typeof NativeOp.EXISTS | typeof NativeOp.DELETE; readonly key: Uint8Array } & NativeCredentials)
-  | ({ readonly op: typeof NativeOp.LOOKUP_PREFIX; readonly keyCount: number; readonly prefetch: boolean } & NativeCredentials);
+  | ({ readonly op: typeof NativeOp.LOOKUP_PREFIX; readonly keyCount: number; readonly prefetch: boolean } & NativeCredentials)
+  | ({ readonly op: typeof NativeOp.DELIVER; readonly key: Uint8Array; readonly file: string; readonly tailBytes: number; readonly scatterCount: number } & NativeCredentials);
+
+/** One DELIVER scatter entry: tail bytes [tailOffset, tailOffset + bytes) go to file offset `fileOffset`. */
+export interface ScatterEntry {
+  readonly tailOffset: number;
+  readonly bytes: number;
+  readonly fileOffset: number;
+}
 
 export interface NativeServerLimits {
   readonly valueBytesMax: number;
   readonly lookupKeysMax: number;
   readonly keyBytesMax: number;
+  /** The folder DELIVER writes into (absolute, on the gateway's host); '' when DELIVER is off. */
+  readonly deliveryDir: string;
 }
 
 export type NativeReply =
@@ -74,6 +96,8 @@ export type NativeReply =
   | { readonly op: typeof NativeOp.GET; readonly status: 'not_found' }
   | { readonly op: typeof NativeOp.EXISTS | typeof NativeOp.DELETE; readonly status: 'ok'; readonly yes: boolean }
   | { readonly op: typeof NativeOp.LOOKUP_PREFIX; readonly status: 'ok'; readonly hits: number }
+  | { readonly op: typeof NativeOp.DELIVER; readonly status: 'ok'; readonly valueBytes: number; readonly tailChecksum: bigint }
+  | { readonly op: typeof NativeOp.DELIVER; readonly status: 'not_found' }
   | NativeErrorReply;
 
 export interface NativeErrorReply {
@@ -105,7 +129,24 @@ function checkVersion(v: number): void {
 }
 
 function isOp(op: number): op is NativeOpCode {
-  return Number.isInteger(op) && op >= NativeOp.HELLO && op <= NativeOp.LOOKUP_PREFIX;
+  return Number.isInteger(op) && op >= NativeOp.HELLO && op <= NativeOp.DELIVER;
+}
+
+const FILE_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+
+/** A DELIVER file name: a plain name (no folder, no leading dot), ASCII letters, digits, '.', '_', '-'. */
+export function validateDeliverFileName(name: string): void {
+  if (typeof name !== 'string' || name.length === 0 || name.length > NATIVE_DELIVER_NAME_BYTES_MAX || !FILE_NAME_RE.test(name)) {
+    throw nativeErrors.create('TW_NATIVE_BAD_INPUT', `delivery file name ${JSON.stringify(String(name).slice(0, 80))} is not a plain name of 1..${NATIVE_DELIVER_NAME_BYTES_MAX} characters [A-Za-z0-9._-] (no leading dot)`);
+  }
+}
+
+function checkTailBytes(n: number): void {
+  if (!Number.isSafeInteger(n) || n < 0 || n > NATIVE_VALUE_BYTES_MAX) throw nativeErrors.create('TW_NATIVE_BAD_INPUT', `tailBytes ${n} is not an integer in [0, ${NATIVE_VALUE_BYTES_MAX}]`);
+}
+
+function checkScatterCount(n: number): void {
+  if (!Number.isInteger(n) || n < 1 || n > NATIVE_DELIVER_SCATTER_MAX) throw nativeErrors.create('TW_NATIVE_BAD_INPUT', `a DELIVER scatter list of ${n} entries; 1..${NATIVE_DELIVER_SCATTER_MAX}`);
 }
 
 function tokenBytes(token: string): Buffer {
@@ -153,6 +194,13 @@ export function encodeRequest(req: NativeRequest): Buffer {
       flags = req.prefetch ? NativeFlag.PREFETCH : 0;
       body = 4;
       break;
+    case NativeOp.DELIVER:
+      validateKey(req.key);
+      validateDeliverFileName(req.file);
+      checkTailBytes(req.tailBytes);
+      checkScatterCount(req.scatterCount);
+      body = 2 + req.key.byteLength + 2 + req.file.length + 8 + 4;
+      break;
     default:
       throw nativeErrors.create('TW_NATIVE_UNKNOWN_OP', `unknown op ${(req as { op: number }).op}`);
   }
@@ -179,6 +227,14 @@ export function encodeRequest(req: NativeRequest): Buffer {
       break;
     case NativeOp.LOOKUP_PREFIX:
       w.u32(req.keyCount);
+      break;
+    case NativeOp.DELIVER:
+      w.u16(req.key.byteLength);
+      w.raw(req.key);
+      w.u16(req.file.length);
+      w.raw(Buffer.from(req.file, 'latin1'));
+      w.u64(req.tailBytes);
+      w.u32(req.scatterCount);
       break;
     default:
       break;
@@ -227,6 +283,19 @@ export function decodeRequest(bytes: Uint8Array): NativeRequest {
         req = { op, namespace, token, keyCount, prefetch: (flags & NativeFlag.PREFETCH) !== 0 };
         break;
       }
+      case NativeOp.DELIVER: {
+        const key = readKey(r);
+        const nameLength = r.u16();
+        if (nameLength > NATIVE_DELIVER_NAME_BYTES_MAX) bad(`delivery file name of ${nameLength} bytes`);
+        const file = Buffer.from(r.bytes(nameLength)).toString('latin1');
+        if (nameLength === 0 || !FILE_NAME_RE.test(file)) bad(`delivery file name ${JSON.stringify(file.slice(0, 80))} is not a plain name`);
+        const tail = r.u64();
+        if (tail > BigInt(NATIVE_VALUE_BYTES_MAX)) bad(`tailBytes ${tail} is over ${NATIVE_VALUE_BYTES_MAX}`);
+        const scatterCount = r.u32();
+        if (scatterCount < 1 || scatterCount > NATIVE_DELIVER_SCATTER_MAX) bad(`scatter list of ${scatterCount} entries`);
+        req = { op, namespace, token, key, file, tailBytes: Number(tail), scatterCount };
+        break;
+      }
     }
     if (r.remaining !== 0) bad(`${r.remaining} trailing bytes`);
     return req;
@@ -269,6 +338,51 @@ export function decodeLookupKeys(payload: Uint8Array, keyCount: number): Buffer[
   });
 }
 
+/** Encodes a DELIVER scatter list (the request's payload), checking each entry against `tailBytes`. */
+export function encodeScatter(entries: readonly ScatterEntry[], tailBytes: number): Buffer {
+  checkTailBytes(tailBytes);
+  checkScatterCount(entries.length);
+  const out = Buffer.allocUnsafe(entries.length * 24);
+  const w = new ByteWriter(out);
+  for (const e of entries) {
+    checkScatterEntry(e, tailBytes, (why) => {
+      throw nativeErrors.create('TW_NATIVE_BAD_INPUT', why);
+    });
+    w.u64(e.tailOffset);
+    w.u64(e.bytes);
+    w.u64(e.fileOffset);
+  }
+  return out;
+}
+
+function checkScatterEntry(e: ScatterEntry, tailBytes: number, fail: (why: string) => never): void {
+  const ok = (n: number) => Number.isSafeInteger(n) && n >= 0;
+  if (!ok(e.tailOffset) || !ok(e.bytes) || !ok(e.fileOffset) || e.bytes === 0) fail(`scatter entry ${JSON.stringify(e)} is not three non-negative integers with bytes > 0`);
+  if (e.tailOffset + e.bytes > tailBytes) fail(`scatter entry [${e.tailOffset}, +${e.bytes}) is outside the ${tailBytes}-byte tail`);
+  if (e.fileOffset + e.bytes > Number.MAX_SAFE_INTEGER) fail('scatter entry file range overflows');
+}
+
+/** Decodes a DELIVER scatter list of exactly `count` entries, each inside the `tailBytes` tail. */
+export function decodeScatter(payload: Uint8Array, count: number, tailBytes: number): ScatterEntry[] {
+  return guard('scatter list', () => {
+    if (!Number.isInteger(count) || count < 1 || count > NATIVE_DELIVER_SCATTER_MAX) bad(`scatter list of ${count} entries`);
+    const r = new ByteReader(payload, 'native scatter list');
+    const out: ScatterEntry[] = [];
+    const u = (): number => {
+      const v = r.u64();
+      if (v > BigInt(Number.MAX_SAFE_INTEGER)) bad(`scatter value ${v} is too large`);
+      return Number(v);
+    };
+    for (let i = 0; i < count; i++) {
+      const e = { tailOffset: u(), bytes: u(), fileOffset: u() };
+      checkScatterEntry(e, tailBytes, bad);
+      out.push(e);
+    }
+    if (r.remaining !== 0) bad(`${r.remaining} bytes after ${count} scatter entries`);
+    return out;
+  });
+}
+
 /** The error reply for `err` (a TwError keeps its code; anything else is TW_GATEWAY_INTERNAL). */
 export function errorReplyOf(op: number, err: unknown): NativeErrorReply {
   const tw = err instanceof TwError && CODE_RE.test(err.code) && err.code.length <= NATIVE_ERROR_CODE_BYTES_MAX ? err : undefined;
@@ -290,6 +404,7 @@ export function encodeReply(reply: NativeReply): Buffer {
   let body = 0;
   let code: Buffer | undefined;
   let message: Buffer | undefined;
+  let dir: Buffer | undefined;
   switch (reply.status) {
     case 'error':
       status = NativeStatus.ERROR;
@@ -304,11 +419,16 @@ export function encodeReply(reply: NativeReply): Buffer {
     case 'ok':
       switch (reply.op) {
         case NativeOp.HELLO:
-          body = 10;
+          dir = Buffer.from(reply.deliveryDir, 'utf8');
+          if (dir.length > NATIVE_DELIVERY_DIR_BYTES_MAX) bad(`delivery folder of ${dir.length} bytes`);
+          body = 12 + dir.length;
           break;
         case NativeOp.PUT:
         case NativeOp.GET:
           body = 8;
+          break;
+        case NativeOp.DELIVER:
+          body = 16;
           break;
         case NativeOp.EXISTS:
         case NativeOp.DELETE:
@@ -340,9 +460,15 @@ export function encodeReply(reply: NativeReply): Buffer {
         w.u32(reply.valueBytesMax);
         w.u32(reply.lookupKeysMax);
         w.u16(reply.keyBytesMax);
+        w.u16(dir!.length);
+        w.raw(dir!);
         break;
       case NativeOp.PUT:
         w.u64(reply.version);
+        break;
+      case NativeOp.DELIVER:
+        w.u64(reply.valueBytes);
+        w.u64(reply.tailChecksum);
         break;
       case NativeOp.GET:
         w.u64(reply.valueBytes);
@@ -381,15 +507,19 @@ export function decodeReply(bytes: Uint8Array, expectedOp: NativeOpCode): Native
       const message = Buffer.from(r.bytes(messageLength)).toString('utf8');
       reply = { op, status: 'error', code, message, retryable: retryable === 1 };
     } else if (status === NativeStatus.NOT_FOUND) {
-      if (op !== NativeOp.GET) bad(`status not-found in a reply to op ${op}`);
-      reply = { op, status: 'not_found' };
+      if (op === NativeOp.GET) reply = { op, status: 'not_found' };
+      else if (op === NativeOp.DELIVER) reply = { op, status: 'not_found' };
+      else return bad(`status not-found in a reply to op ${op}`);
     } else if (status === NativeStatus.OK) {
       switch (expectedOp) {
         case NativeOp.HELLO: {
           const valueBytesMax = r.u32();
           const lookupKeysMax = r.u32();
           const keyBytesMax = r.u16();
-          reply = { op: expectedOp, status: 'ok', valueBytesMax, lookupKeysMax, keyBytesMax };
+          const dirLength = r.u16();
+          if (dirLength > NATIVE_DELIVERY_DIR_BYTES_MAX) bad(`delivery folder of ${dirLength} bytes`);
+          const deliveryDir = Buffer.from(r.bytes(dirLength)).toString('utf8');
+          reply = { op: expectedOp, status: 'ok', valueBytesMax, lookupKeysMax, keyBytesMax, deliveryDir };
           break;
         }
         case NativeOp.PING:
@@ -414,6 +544,12 @@ export function decodeReply(bytes: Uint8Array, expectedOp: NativeOpCode): Native
         case NativeOp.LOOKUP_PREFIX:
           reply = { op: expectedOp, status: 'ok', hits: r.u32() };
           break;
+        case NativeOp.DELIVER: {
+          const n = r.u64();
+          if (n > BigInt(NATIVE_VALUE_BYTES_MAX)) bad(`value of ${n} bytes is over ${NATIVE_VALUE_BYTES_MAX}`);
+          reply = { op: expectedOp, status: 'ok', valueBytes: Number(n), tailChecksum: r.u64() };
+          break;
+        }
         default:
           return bad(`unknown op ${String(expectedOp)}`);
       }

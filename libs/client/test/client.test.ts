@@ -25,7 +25,7 @@ beforeAll(async () => {
       if (r.op !== NativeOp.PING && r.token !== 'good-token') throw new TwError('TW_GATEWAY_APP_UNAUTHORIZED', 'bad token');
       switch (r.op) {
         case NativeOp.HELLO:
-          return { header: encodeReply({ op: r.op, status: 'ok', valueBytesMax: NATIVE_PAYLOAD_BYTES_MAX, lookupKeysMax: 100, keyBytesMax: 512 }) };
+          return { header: encodeReply({ op: r.op, status: 'ok', valueBytesMax: NATIVE_PAYLOAD_BYTES_MAX, lookupKeysMax: 100, keyBytesMax: 512, deliveryDir: '' }) };
         case NativeOp.PING:
           return { header: encodeReply({ op: r.op, status: 'ok' }) };
         case NativeOp.PUT:

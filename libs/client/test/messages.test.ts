@@ -10,8 +10,12 @@ import {
   type NativeOpCode,
   type NativeReply,
   type NativeRequest,
+  NATIVE_DELIVER_SCATTER_MAX,
+  type ScatterEntry,
   decodeLookupKeys,
   decodeReply,
+  decodeScatter,
+  encodeScatter,
   decodeRequest,
   encodeLookupKeys,
   encodeReply,
@@ -35,17 +39,34 @@ const requestArb: fc.Arbitrary<NativeRequest> = fc.oneof(
   fc.record({ c: credsArb, key: keyArb, sync: fc.boolean(), ttlMs: fc.oneof(fc.constant(0), fc.nat(), fc.constant(Number.MAX_SAFE_INTEGER)) }).map(({ c, key, sync, ttlMs }) => ({ op: NativeOp.PUT, ...c, key, sync, ttlMs })),
   fc.record({ c: credsArb, key: keyArb, op: fc.constantFrom(NativeOp.GET, NativeOp.EXISTS, NativeOp.DELETE) }).map(({ c, key, op }) => ({ op, ...c, key })),
   fc.record({ c: credsArb, keyCount: fc.nat({ max: NATIVE_LOOKUP_KEYS_MAX }), prefetch: fc.boolean() }).map(({ c, keyCount, prefetch }) => ({ op: NativeOp.LOOKUP_PREFIX, ...c, keyCount, prefetch })),
+  fc
+    .record({ c: credsArb, key: keyArb, file: fc.stringMatching(/^[A-Za-z0-9][A-Za-z0-9._-]{0,40}$/), tailBytes: fc.nat({ max: 512 * 1024 * 1024 }), scatterCount: fc.integer({ min: 1, max: NATIVE_DELIVER_SCATTER_MAX }) })
+    .map(({ c, key, file, tailBytes, scatterCount }) => ({ op: NativeOp.DELIVER, ...c, key, file, tailBytes, scatterCount })),
+);
+
+/** A scatter list inside a tail of `tailBytes` bytes. */
+const scatterArb = fc.integer({ min: 1, max: 512 * 1024 * 1024 }).chain((tailBytes) =>
+  fc
+    .array(
+      fc.record({ a: fc.nat({ max: tailBytes - 1 }), len: fc.integer({ min: 1, max: tailBytes }), fileOffset: fc.nat({ max: Number.MAX_SAFE_INTEGER - (1 << 30) }) }),
+      { minLength: 1, maxLength: 40 },
+    )
+    .map((xs) => ({ tailBytes, entries: xs.map((x): ScatterEntry => ({ tailOffset: x.a, bytes: Math.min(x.len, tailBytes - x.a), fileOffset: x.fileOffset })) })),
 );
 
 const errorArb = fc.record({
-  op: fc.integer({ min: 1, max: 7 }),
+  op: fc.integer({ min: 1, max: 8 }),
   code: fc.stringMatching(/^TW_[A-Z0-9_]{1,40}$/),
   message: fc.string({ maxLength: 300 }),
   retryable: fc.boolean(),
 });
 
 const replyArb: fc.Arbitrary<NativeReply> = fc.oneof(
-  fc.record({ valueBytesMax: fc.nat({ max: 0xffff_ffff }), lookupKeysMax: fc.nat({ max: 0xffff_ffff }), keyBytesMax: fc.nat({ max: 0xffff }) }).map((l) => ({ op: NativeOp.HELLO, status: 'ok' as const, ...l })),
+  fc
+    .record({ valueBytesMax: fc.nat({ max: 0xffff_ffff }), lookupKeysMax: fc.nat({ max: 0xffff_ffff }), keyBytesMax: fc.nat({ max: 0xffff }), deliveryDir: fc.oneof(fc.constant(''), fc.string({ maxLength: 60 })) })
+    .map((l) => ({ op: NativeOp.HELLO, status: 'ok' as const, ...l })),
+  fc.record({ valueBytes: fc.nat({ max: 512 * 1024 * 1024 }), tailChecksum: fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }) }).map((d) => ({ op: NativeOp.DELIVER, status: 'ok' as const, ...d })),
+  fc.constant({ op: NativeOp.DELIVER, status: 'not_found' as const }),
   fc.constant({ op: NativeOp.PING, status: 'ok' as const }),
   fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }).map((version) => ({ op: NativeOp.PUT, status: 'ok' as const, version })),
   fc.nat({ max: 512 * 1024 * 1024 }).map((valueBytes) => ({ op: NativeOp.GET, status: 'ok' as const, valueBytes })),
@@ -96,6 +117,15 @@ describe('round trips', () => {
     );
   });
 
+  test('scatter lists decode to their entries', () => {
+    fc.assert(
+      fc.property(scatterArb, ({ tailBytes, entries }) => {
+        expect(decodeScatter(encodeScatter(entries, tailBytes), entries.length, tailBytes)).toEqual(entries);
+      }),
+      { seed: SEED, numRuns: 300 },
+    );
+  });
+
   test('error messages are cut at 1024 bytes on a character boundary', () => {
     const msg = 'é'.repeat(2000);
     const r = decodeReply(encodeReply({ op: NativeOp.GET, status: 'error', code: 'TW_X', message: msg, retryable: true }), NativeOp.GET);
@@ -114,6 +144,22 @@ describe('strict validation', () => {
     expect(() => encodeRequest({ op: NativeOp.HELLO, namespace: 'ns', token: 'x'.repeat(NATIVE_TOKEN_BYTES_MAX + 1) })).toThrow(expect.objectContaining({ code: 'TW_NATIVE_BAD_INPUT' }));
     expect(() => encodeRequest({ op: NativeOp.LOOKUP_PREFIX, ...base, keyCount: NATIVE_LOOKUP_KEYS_MAX + 1, prefetch: false })).toThrow(expect.objectContaining({ code: 'TW_NATIVE_TOO_MANY_KEYS' }));
     expect(() => encodeLookupKeys(new Array<Uint8Array>(NATIVE_LOOKUP_KEYS_MAX + 1).fill(new Uint8Array(1)))).toThrow(expect.objectContaining({ code: 'TW_NATIVE_TOO_MANY_KEYS' }));
+    const deliver = { op: NativeOp.DELIVER, ...base, key: Buffer.from('k'), file: 'f.bin', tailBytes: 10, scatterCount: 1 } as const;
+    for (const file of ['', '../x', 'a/b', '.hidden', 'x'.repeat(201), 'sp ace']) {
+      expect(() => encodeRequest({ ...deliver, file })).toThrow(expect.objectContaining({ code: 'TW_NATIVE_BAD_INPUT' }));
+    }
+    expect(() => encodeRequest({ ...deliver, scatterCount: 0 })).toThrow(expect.objectContaining({ code: 'TW_NATIVE_BAD_INPUT' }));
+    expect(() => encodeRequest({ ...deliver, scatterCount: NATIVE_DELIVER_SCATTER_MAX + 1 })).toThrow(expect.objectContaining({ code: 'TW_NATIVE_BAD_INPUT' }));
+    // Ranges outside the tail, empty ranges, no entries.
+    expect(() => encodeScatter([{ tailOffset: 5, bytes: 6, fileOffset: 0 }], 10)).toThrow(expect.objectContaining({ code: 'TW_NATIVE_BAD_INPUT' }));
+    expect(() => encodeScatter([{ tailOffset: 0, bytes: 0, fileOffset: 0 }], 10)).toThrow(expect.objectContaining({ code: 'TW_NATIVE_BAD_INPUT' }));
+    expect(() => encodeScatter([{ tailOffset: -1, bytes: 1, fileOffset: 0 }], 10)).toThrow(expect.objectContaining({ code: 'TW_NATIVE_BAD_INPUT' }));
+    expect(() => encodeScatter([], 10)).toThrow(expect.objectContaining({ code: 'TW_NATIVE_BAD_INPUT' }));
+    // The decoder checks the same against the tail it is given.
+    const one = encodeScatter([{ tailOffset: 4, bytes: 6, fileOffset: 100 }], 10);
+    expect(decodeScatter(one, 1, 10)).toEqual([{ tailOffset: 4, bytes: 6, fileOffset: 100 }]);
+    expect(() => decodeScatter(one, 1, 9)).toThrow(expect.objectContaining({ code: 'TW_NATIVE_MALFORMED' }));
+    expect(() => decodeScatter(one, 2, 10)).toThrow(expect.objectContaining({ code: 'TW_NATIVE_MALFORMED' }));
   });
 
   test('decoders name what is wrong', () => {
@@ -151,8 +197,9 @@ describe('strict validation', () => {
 describe('fuzz: decoders fail only with coded errors', () => {
   const decoders: [string, (b: Uint8Array) => unknown][] = [
     ['request', decodeRequest],
-    ...([1, 2, 3, 4, 5, 6, 7] as NativeOpCode[]).map((op): [string, (b: Uint8Array) => unknown] => [`reply ${op}`, (b) => decodeReply(b, op)]),
+    ...([1, 2, 3, 4, 5, 6, 7, 8] as NativeOpCode[]).map((op): [string, (b: Uint8Array) => unknown] => [`reply ${op}`, (b) => decodeReply(b, op)]),
     ['lookup keys', (b) => decodeLookupKeys(b, b[0] ?? 0)],
+    ['scatter list', (b) => decodeScatter(b, Math.max(1, Math.floor(b.length / 24)), b[1] ?? 0)],
   ];
 
   test('random bytes', () => {
@@ -176,6 +223,7 @@ describe('fuzz: decoders fail only with coded errors', () => {
       requestArb.map((r) => ({ bytes: encodeRequest(r), decode: decodeRequest as (b: Uint8Array) => unknown })),
       replyArb.map((r) => ({ bytes: encodeReply(r), decode: (b: Uint8Array): unknown => decodeReply(b, r.op as NativeOpCode) })),
       fc.array(keyArb, { maxLength: 8 }).map((keys) => ({ bytes: encodeLookupKeys(keys), decode: (b: Uint8Array): unknown => decodeLookupKeys(b, keys.length) })),
+      scatterArb.map(({ tailBytes, entries }) => ({ bytes: encodeScatter(entries, tailBytes), decode: (b: Uint8Array): unknown => decodeScatter(b, entries.length, tailBytes) })),
     );
     fc.assert(
       fc.property(messages, mutation, ({ bytes, decode }, m) => {
