@@ -12,21 +12,27 @@ import { ensureLlamaGguf } from './gguf/generate-llama.js';
 import { DEMO_DIMS, kvBytesPerToken } from './gguf/llama-spec.js';
 import { KvOffload, type RestoreResult } from './kv-offload.js';
 import { sameProbabilities, seededPrompt } from './prompt.js';
-import { NativeWarehouse } from './warehouse-client.js';
+import { NativeWarehouse, type Warehouse } from './warehouse-client.js';
 
 export interface TtftPoint {
   /** Cached tokens; the prompt is these plus one new token. */
   readonly tokens: number;
   readonly recomputeMs: number;
   readonly localFileMs: number;
+  /** From the gateway's DRAM tier, written into the state file by the gateway (DELIVER). */
   readonly warehouseDramMs: number;
+  /** The same, with the blocks fetched over the native protocol and written here (no DELIVER). */
+  readonly warehouseDramFetchMs: number;
   readonly warehouseColdMs: number;
+  /** How each restore staged the state file ('delivered', 'streamed', ...). */
+  readonly stateFiles: { readonly dram: string; readonly dramFetch: string; readonly cold: string };
   /** Bytes of llama.cpp's own state file for the N tokens (the local-file path reads these). */
   readonly stateFileBytes: number;
   /** Bytes the warehouse restores fetched (block framing included). */
   readonly warehouseBytes: number;
   readonly coldTimings: RestoreResult['timings'];
   readonly dramTimings: RestoreResult['timings'];
+  readonly dramFetchTimings: RestoreResult['timings'];
   /** The same bytes, in blocks of the same sizes, GET from a bare node:http server in another process (8 in flight): the HTTP ceiling. */
   readonly rawHttpMs: number;
   readonly identical: boolean;
@@ -111,6 +117,10 @@ export async function runTtftBench(o: { tokens: readonly number[]; blockTokens?:
     const staging = existsSync('/dev/shm') ? mkdtempSync('/dev/shm/tw-bench-ttft-') : work;
     cleanup.push(staging);
     const kv = new KvOffload({ warehouse, fingerprint, blockTokens: B, tmpDir: staging, onFallback: (r) => log(`  fallback: ${r}`) });
+    // The same client without DELIVER: blocks travel over the socket and are written here.
+    const w = warehouse;
+    const fetchOnly: Warehouse = { put: (k, v, x) => w.put(k, v, x), get: (k, x) => w.get(k, x), delete: (k, x) => w.delete(k, x), lookupPrefix: (k, x) => w.lookupPrefix(k, x) };
+    const kvFetch = new KvOffload({ warehouse: fetchOnly, fingerprint, blockTokens: B, tmpDir: staging, onFallback: (r) => log(`  fallback (fetch): ${r}`) });
     const points: TtftPoint[] = [];
     for (const N of o.tokens) {
       if (N % B !== 0) throw new RangeError(`tokens ${N} must be a multiple of the block size ${B}`);
@@ -161,12 +171,24 @@ export async function runTtftBench(o: { tokens: readonly number[]; blockTokens?:
       const dram: number[] = [];
       let warehouseBytes = 0;
       let dramTimings: RestoreResult['timings'] | undefined;
+      let dramFile = '';
       for (let i = 0; i < 2; i++) {
         const x = await timed((seq) => kv.restoreOrPrefill(seq, prompt));
         check(x.r, 'warehouse (DRAM tier)');
         if (dram.length === 0 || x.ms < Math.min(...dram)) dramTimings = x.r.timings;
         dram.push(x.ms);
+        dramFile = x.r.stateFile ?? '';
         warehouseBytes = x.r.bytesFetched ?? 0;
+      }
+      const dramFetch: number[] = [];
+      let dramFetchTimings: RestoreResult['timings'] | undefined;
+      let dramFetchFile = '';
+      for (let i = 0; i < 2; i++) {
+        const x = await timed((seq) => kvFetch.restoreOrPrefill(seq, prompt));
+        check(x.r, 'warehouse (DRAM tier, fetched)');
+        if (dramFetch.length === 0 || x.ms < Math.min(...dramFetch)) dramFetchTimings = x.r.timings;
+        dramFetch.push(x.ms);
+        dramFetchFile = x.r.stateFile ?? '';
       }
       const rawHttpMs = await rawHttpGetMs(N / B, Math.ceil(warehouseBytes / (N / B)), 8);
       // (d) cold: a new gateway process, nothing cached; one run (a second would hit its DRAM tier).
@@ -178,16 +200,19 @@ export async function runTtftBench(o: { tokens: readonly number[]; blockTokens?:
         recomputeMs,
         localFileMs: Math.min(...local),
         warehouseDramMs: Math.min(...dram),
+        warehouseDramFetchMs: Math.min(...dramFetch),
         warehouseColdMs: cold.ms,
+        stateFiles: { dram: dramFile, dramFetch: dramFetchFile, cold: cold.r.stateFile ?? '' },
         stateFileBytes: statSync(localFile).size,
         warehouseBytes,
         coldTimings: cold.r.timings!,
         dramTimings: dramTimings!,
+        dramFetchTimings: dramFetchTimings!,
         rawHttpMs,
         identical,
       };
       const ms = (x: RestoreResult['timings']): string => JSON.stringify(Object.fromEntries(Object.entries(x).map(([k, v]) => [k, Math.round(v)])));
-      log(`  N=${N}: local file ${point.localFileMs.toFixed(0)} ms, warehouse DRAM ${point.warehouseDramMs.toFixed(0)} ms ${ms(point.dramTimings)}, warehouse cold ${point.warehouseColdMs.toFixed(0)} ms ${ms(point.coldTimings)}, raw HTTP GET of the same blocks ${rawHttpMs.toFixed(0)} ms, identical ${identical}`);
+      log(`  N=${N}: local file ${point.localFileMs.toFixed(0)} ms, warehouse DRAM ${point.warehouseDramMs.toFixed(0)} ms (${dramFile}) ${ms(point.dramTimings)}, DRAM fetched ${point.warehouseDramFetchMs.toFixed(0)} ms (${dramFetchFile}) ${ms(point.dramFetchTimings)}, warehouse cold ${point.warehouseColdMs.toFixed(0)} ms (${point.stateFiles.cold}) ${ms(point.coldTimings)}, raw HTTP GET of the same blocks ${rawHttpMs.toFixed(0)} ms, identical ${identical}`);
       points.push(point);
       rmSync(localFile, { force: true });
     }

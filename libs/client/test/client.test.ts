@@ -47,6 +47,9 @@ beforeAll(async () => {
           while (hits < keys.length && store.has(keys[hits]!.toString('hex'))) hits++;
           return { header: encodeReply({ op: r.op, status: 'ok', hits }) };
         }
+        case NativeOp.DELIVER:
+          // This server announced no delivery folder (the gateway's own test drives DELIVER).
+          throw new TwError('TW_GATEWAY_APP_DELIVER_OFF', 'no delivery folder');
       }
     } catch (err) {
       return { header: encodeReply(errorReplyOf(op, err)) };
