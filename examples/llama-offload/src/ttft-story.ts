@@ -94,7 +94,7 @@ export async function ttftStory(o: TtftStoryOptions): Promise<TtftStoryResult> {
       const identical = r.token === first.token && sameProbabilities(r.probabilities, first.probabilities);
       if (r.source === 'warehouse') {
         print(
-          `second request, fresh context: restored from the warehouse in ${secs(restoreMs)} s (${r.restoredTokens} tokens, ${(r.bytesFetched / 1e6).toFixed(1)} MB: lookup ${r.timings.lookupMs.toFixed(0)} ms, fetch + verify ${r.timings.fetchMs.toFixed(0)} ms, load ${r.timings.loadMs.toFixed(0)} ms, ${r.evaluatedTokens} new token(s) ${r.timings.evaluateMs.toFixed(0)} ms); first token ${identical ? 'identical (next-token probabilities bit for bit)' : 'DIFFERENT'}; ${(prefillMs / restoreMs).toFixed(1)}x faster than the prefill`,
+          `second request, fresh context: restored from the warehouse in ${secs(restoreMs)} s (${r.restoredTokens} tokens, ${(r.bytesFetched / 1e6).toFixed(1)} MB: lookup ${r.timings.lookupMs.toFixed(0)} ms, ${r.stateFile === 'delivered' ? 'delivered into the state file by the gateway + verify' : 'fetch + verify'} ${r.timings.fetchMs.toFixed(0)} ms, load ${r.timings.loadMs.toFixed(0)} ms, ${r.evaluatedTokens} new token(s) ${r.timings.evaluateMs.toFixed(0)} ms); first token ${identical ? 'identical (next-token probabilities bit for bit)' : 'DIFFERENT'}; ${(prefillMs / restoreMs).toFixed(1)}x faster than the prefill`,
         );
       } else {
         print(`second request, fresh context: NOT restored (${r.fallbackReason ?? 'unknown'}); prefilled again in ${secs(restoreMs)} s; first token ${identical ? 'identical' : 'DIFFERENT'}`);
