@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { open, readFile, unlink } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import type { LlamaContextSequence, Token } from 'node-llama-cpp';
 import { isTwError } from '@tw/errors';
 import { cacheableBlocks, prefixBlockKeys } from './block-keys.js';
@@ -133,6 +133,35 @@ export class KvOffload {
     this.#o = o;
   }
 
+  /** Staging files kept between restores, one per folder, while no restore uses them. */
+  readonly #kept = new Map<string, { readonly path: string; busy: boolean }>();
+
+  /**
+   * A state file path in `dir` for one restore: the kept one when it is free (its pages are
+   * already allocated), else a fresh one removed after use.
+   */
+  #stagingFile(dir: string): { path: string; release(): Promise<void> } {
+    let k = this.#kept.get(dir);
+    if (k === undefined) {
+      k = { path: join(dir, `tw-kv-${process.pid}-${randomBytes(6).toString('hex')}.state`), busy: false };
+      this.#kept.set(dir, k);
+    }
+    if (!k.busy) {
+      const kept = k;
+      kept.busy = true;
+      return { path: kept.path, release: async () => void (kept.busy = false) };
+    }
+    const path = join(dir, `tw-kv-${process.pid}-${randomBytes(6).toString('hex')}.state`);
+    return { path, release: () => unlink(path).catch(() => undefined) };
+  }
+
+  /** Removes the staging files kept between restores. */
+  async close(): Promise<void> {
+    const kept = [...this.#kept.values()];
+    this.#kept.clear();
+    await Promise.all(kept.map((k) => unlink(k.path).catch(() => undefined)));
+  }
+
   #tmp(what: string): string {
     return join(this.#o.tmpDir, `${what}-${process.pid}-${randomBytes(6).toString('hex')}.bin`);
   }
@@ -181,12 +210,14 @@ export class KvOffload {
   async #restoreByDelivery(sequence: LlamaContextSequence, keys: readonly string[], hits: number, tokens: readonly Token[], layout: StateLayout, signal: AbortSignal | undefined): Promise<{ bytes: number; deliveredAt: number }> {
     const B = this.#o.blockTokens;
     const w = this.#o.warehouse;
-    const name = `tw-kv-${process.pid}-${randomBytes(6).toString('hex')}.state`;
-    const path = join(w.deliveryDir!, name);
+    const file = this.#stagingFile(w.deliveryDir!);
+    const path = file.path;
+    const name = basename(path);
     const plan = planStateFile(layout, hits, B);
     const tailBytes = payloadBytes(layout, B);
-    const staged = await StagedStateFile.create(path, plan);
+    let staged: StagedStateFile | undefined;
     try {
+      staged = await StagedStateFile.create(path, plan);
       let bytes = 0;
       let next = 0;
       let failed: unknown;
@@ -219,8 +250,8 @@ export class KvOffload {
       }
       return { bytes, deliveredAt };
     } finally {
-      await staged.close().catch(() => undefined);
-      await unlink(path).catch(() => undefined);
+      await staged?.close().catch(() => undefined);
+      await file.release();
     }
   }
 
@@ -279,7 +310,8 @@ export class KvOffload {
     // Fetched values, whose buffers go back to the host pool once the state file is written.
     const values: Buffer[] = [];
     let layout: StateLayout | undefined;
-    const path = this.#tmp('load');
+    const file = this.#stagingFile(this.#o.tmpDir);
+    const path = file.path;
     // With an untransposed V each block is written into the state file as soon as it verifies,
     // while the others are in flight. The file's plan needs the layout, which the first block to
     // verify tells; a block of another layout is not staged (the leading-run check refuses it).
@@ -362,7 +394,7 @@ export class KvOffload {
       }
     } finally {
       await staging?.then((f) => f.close()).catch(() => undefined);
-      if (staging !== undefined || payloads.length > 0) await unlink(path).catch(() => undefined);
+      await file.release();
     }
     // The state file is written (or the restore fell back): no view of the fetched values is used
     // any more. Values that arrived in buffers of their own seed the pool with the block size.

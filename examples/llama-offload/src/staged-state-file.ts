@@ -1,3 +1,4 @@
+import { constants } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { llamaOffloadErrors } from './errors.js';
 import type { StateFilePlan } from './state-file.js';
@@ -19,10 +20,15 @@ export class StagedStateFile {
     this.#plan = plan;
   }
 
-  /** Creates (or truncates) `path` at the plan's size and writes the file's fixed headers. */
+  /**
+   * Opens `path` (creating it when absent), sets it to the plan's size and writes the file's fixed
+   * headers. An existing file is not emptied first: a file kept between restores keeps its pages
+   * (tmpfs allocates and zeroes a page on first write, a cost paid once), and the plan's sections
+   * and headers cover every byte of it, so nothing of a previous state survives a complete write.
+   */
   static async create(path: string, plan: StateFilePlan): Promise<StagedStateFile> {
     // Read back too: a restore by DELIVER checks what the gateway wrote.
-    const fh = await open(path, 'w+');
+    const fh = await open(path, constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW, 0o600);
     try {
       await fh.truncate(plan.fileBytes);
       const f = new StagedStateFile(fh, plan);

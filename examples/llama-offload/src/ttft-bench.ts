@@ -216,6 +216,8 @@ export async function runTtftBench(o: { tokens: readonly number[]; blockTokens?:
       points.push(point);
       rmSync(localFile, { force: true });
     }
+    await kv.close();
+    await kvFetch.close();
     await model.dispose();
     return { modelBytes: g.sizeBytes, kvBytesPerToken: kvBytesPerToken(DEMO_DIMS), blockTokens: B, threads, points };
   } finally {

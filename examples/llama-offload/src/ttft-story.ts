@@ -99,6 +99,7 @@ export async function ttftStory(o: TtftStoryOptions): Promise<TtftStoryResult> {
       } else {
         print(`second request, fresh context: NOT restored (${r.fallbackReason ?? 'unknown'}); prefilled again in ${secs(restoreMs)} s; first token ${identical ? 'identical' : 'DIFFERENT'}`);
       }
+      await kv.close();
       return { prefillMs, restoreMs, offloadedBytes: off.bytesStored, restoredTokens: r.restoredTokens, identical };
     } finally {
       await model.dispose();

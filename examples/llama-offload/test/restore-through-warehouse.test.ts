@@ -51,6 +51,7 @@ describe('llama.cpp KV offload through the gateway and the embedded cluster (ec:
   });
 
   afterAll(async () => {
+    await kv?.close();
     await warehouse?.close();
     await restartedGateway?.stop();
     await cluster?.stop();
@@ -141,6 +142,7 @@ describe('llama.cpp KV offload through the gateway and the embedded cluster (ec:
         await context.dispose();
       }
     }
+    await kvFetch.close();
 
     // A second offload of the same prompt stores nothing new.
     expect((await prefillAndOffload(prompt)).stored.blocksStored).toBe(0);
@@ -236,6 +238,7 @@ describe('llama.cpp KV offload through the gateway and the embedded cluster (ec:
         expect(sameProbabilities(r.probabilities, ref.probabilities)).toBe(true);
       } finally {
         await context.dispose();
+        await viaProxy.close();
       }
     } finally {
       proxy.closeAllConnections();
