@@ -48,6 +48,11 @@ export interface TtftBenchResult {
 
 const here = dirname(fileURLToPath(import.meta.url));
 
+/** Runs per warm path (local file, DRAM tier): the best is reported (the one-token evaluation alone varies 25-700 ms on a shared machine). */
+const RUNS = 3;
+/** Cold runs, each through a freshly restarted gateway. */
+const COLD_RUNS = 2;
+
 /** A bare node:http server in a child process answering every GET with `bytes` bytes. */
 const RAW_SERVER = `
 const http = require('node:http');
@@ -157,9 +162,9 @@ export async function runTtftBench(o: { tokens: readonly number[]; blockTokens?:
         if (!ok) log(`  N=${N}: ${what} is NOT identical to recompute (source ${r.source ?? 'file'}, restored ${r.restoredTokens ?? N})`);
         identical &&= ok;
       };
-      // (b) local file, best of 2.
+      // (b) local file, best of RUNS.
       const local: number[] = [];
-      for (let i = 0; i < 2; i++) {
+      for (let i = 0; i < RUNS; i++) {
         const x = await timed(async (seq) => {
           await seq.loadStateFromFile(localFile, { acceptRisk: true });
           return evaluateForNext(seq, prompt.slice(N));
@@ -167,12 +172,12 @@ export async function runTtftBench(o: { tokens: readonly number[]; blockTokens?:
         check(x.r, 'local file');
         local.push(x.ms);
       }
-      // (c) the gateway's DRAM tier (the blocks were just written through it), best of 2.
+      // (c) the gateway's DRAM tier (the blocks were just written through it), best of RUNS.
       const dram: number[] = [];
       let warehouseBytes = 0;
       let dramTimings: RestoreResult['timings'] | undefined;
       let dramFile = '';
-      for (let i = 0; i < 2; i++) {
+      for (let i = 0; i < RUNS; i++) {
         const x = await timed((seq) => kv.restoreOrPrefill(seq, prompt));
         check(x.r, 'warehouse (DRAM tier)');
         if (dram.length === 0 || x.ms < Math.min(...dram)) dramTimings = x.r.timings;
@@ -183,7 +188,7 @@ export async function runTtftBench(o: { tokens: readonly number[]; blockTokens?:
       const dramFetch: number[] = [];
       let dramFetchTimings: RestoreResult['timings'] | undefined;
       let dramFetchFile = '';
-      for (let i = 0; i < 2; i++) {
+      for (let i = 0; i < RUNS; i++) {
         const x = await timed((seq) => kvFetch.restoreOrPrefill(seq, prompt));
         check(x.r, 'warehouse (DRAM tier, fetched)');
         if (dramFetch.length === 0 || x.ms < Math.min(...dramFetch)) dramFetchTimings = x.r.timings;
@@ -191,10 +196,16 @@ export async function runTtftBench(o: { tokens: readonly number[]; blockTokens?:
         dramFetchFile = x.r.stateFile ?? '';
       }
       const rawHttpMs = await rawHttpGetMs(N / B, Math.ceil(warehouseBytes / (N / B)), 8);
-      // (d) cold: a new gateway process, nothing cached; one run (a second would hit its DRAM tier).
-      gw2 = await restartGatewayWarm(cluster, join(work, 'cluster'), warehouse, gw2 ?? cluster.gateway);
-      const cold = await timed((seq) => kv.restoreOrPrefill(seq, prompt));
-      check(cold.r, 'warehouse (cold)');
+      // (d) cold: a new gateway process, nothing cached, for each run (a second restore through the
+      // same gateway would hit its DRAM tier).
+      let cold: Awaited<ReturnType<typeof timed>> | undefined;
+      for (let i = 0; i < COLD_RUNS; i++) {
+        gw2 = await restartGatewayWarm(cluster, join(work, 'cluster'), warehouse, gw2 ?? cluster.gateway);
+        const x = await timed((seq) => kv.restoreOrPrefill(seq, prompt));
+        check(x.r, 'warehouse (cold)');
+        if (cold === undefined || x.ms < cold.ms) cold = x;
+      }
+      if (cold === undefined) throw new Error('no cold run');
       const point: TtftPoint = {
         tokens: N,
         recomputeMs,
