@@ -13,7 +13,7 @@
  *   system) per committed block, summed over the three coordinators and this process: the
  *   figure that matters on a shared 2-core machine (20,000 blocks/s needs < 100).
  *   commit_blocks.messages.b64.c64 (full runs): the same with B protobuf BlockCommit messages.
- * - lookup_prefix.{N}keys.p50/p99: LookupPrefix (includeRecords, packed) of N committed keys at
+ * - lookup_prefix.{N}keys.p50/p99: LookupPrefix (packed keys, packed records) of N committed keys at
  *   the leader, one client, one call at a time (each waits for a ReadIndex barrier: one heartbeat
  *   round to the followers), including the client's
  *   decoding of the packed records. Baseline: raw classic-level getMany of the same N keys in a
@@ -35,7 +35,7 @@ import { join } from 'node:path';
 import { ClassicLevel } from 'classic-level';
 // The bench project is tagged scope:shared; benchmarks measure libs and apps of every scope.
 import { encodeCommand } from '@tw/block-map';
-import { type BlockCommitMsg, CoordinatorClient, type WireBlockCommit, decodeWireRecords, decodeWireVersions, encodeWireCommits } from '@tw/rpc';
+import { type BlockCommitMsg, CoordinatorClient, type WireBlockCommit, decodeWireRecords, decodeWireVersions, encodeWireCommits, encodeWireKeys } from '@tw/rpc';
 import { quick, type Metric, median, percentile, round, scale, withBaseline } from './lib/harness.js';
 import { CoordinatorGroup } from './lib/coordinator-cluster.js';
 
@@ -190,11 +190,11 @@ async function measureLookups(
       const start = (r * 7919) % (known.length - n + 1);
       const keys = known.slice(start, start + n);
       let t = performance.now();
-      const res = await reader.call('lookupPrefix', { namespace: 'default', keys, token: '', includeRecords: records, packed: true });
+      const res = await reader.call('lookupPrefix', { namespace: 'default', keys: [], packedKeys: encodeWireKeys(keys), token: '', includeRecords: records, packed: true });
       // The caller's cost of reading the packed records is part of the lookup.
       const got = records ? decodeWireRecords(res.packedRecords!).length : res.hits;
       const dt = performance.now() - t;
-      if (res.hits !== n || got !== n) throw new Error(`lookupPrefix found ${res.hits} of ${n} committed keys`);
+      if (res.hits !== n || got !== n || res.keysRead !== n) throw new Error(`lookupPrefix found ${res.hits} of ${n} committed keys`);
       t = performance.now();
       const vs = await lookupDb.getMany(keys);
       const dtRaw = performance.now() - t;
@@ -224,7 +224,8 @@ export default async function (): Promise<Metric[]> {
   const baseMs = scale(2000, 500);
   const drainMs = scale(15_000, 5000);
   const lookupsPerSize = scale(300, 30);
-  const lookupWarmup = scale(20, 5);
+  // Enough calls for the JIT to settle on the lookup path of a fresh process (the lease group is new).
+  const lookupWarmup = scale(50, 30);
   const failoverRounds = scale(10, 3);
   const out: Metric[] = [];
   const tmp = await mkdtemp(join(tmpdir(), 'tw-bench-coord-raw-'));
@@ -376,7 +377,11 @@ export default async function (): Promise<Metric[]> {
     }
     const leaseDb = await openDb('raw-lookup-lease');
     await leaseDb.batch(leaseKeys.map((key) => ({ type: 'put' as const, key, value: lookupValue })));
-    out.push(...(await measureLookups(leaseAdmin, leaseKeys, leaseDb, [{ n: 1, records: true }, { n: LOOKUP_MAX, records: true }], 'lease.', lookupsPerSize, lookupWarmup)));
+    // At the leader, as the ReadIndex figures (a follower would still ask the leader for the index).
+    const leaseLeader = await leaseGroup.leader();
+    const atLeaseLeader = new CoordinatorClient([leaseLeader.address], { attemptsMax: 200, backoffMs: 10, backoffMaxMs: 100, deadlineMs: 10_000 });
+    clients.push(atLeaseLeader);
+    out.push(...(await measureLookups(atLeaseLeader, leaseKeys, leaseDb, [{ n: 1, records: true }, { n: LOOKUP_MAX, records: true }], 'lease.', lookupsPerSize, lookupWarmup)));
     progress(`lease-read lookups done; load ${loadAvg()}`);
     return out;
   } finally {

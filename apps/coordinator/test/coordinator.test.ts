@@ -7,7 +7,7 @@ import { Writable } from 'node:stream';
 import { afterEach, describe, expect, test } from 'vitest';
 import { parseConfig } from '@tw/config';
 import { createLogger } from '@tw/observability';
-import { CoordinatorClient, decodeWireRecords, decodeWireVersions, encodeWireCommits } from '@tw/rpc';
+import { CoordinatorClient, decodeWireRecords, decodeWireVersions, encodeWireCommits, encodeWireKeys } from '@tw/rpc';
 import { type CoordinatorConfig, CoordinatorConfigSchema, type RunningCoordinator, startCoordinator } from '../src/index.js';
 
 const quiet = createLogger({ role: 'coordinator', level: 'silent', destination: new Writable({ write: (_c, _e, cb) => cb() }) });
@@ -135,6 +135,28 @@ describe('coordinator group', () => {
     expect(wire[3]!.version).toBe(77n);
     expect(wire[1]!.layout).toEqual(layout);
     await expect(client.call('commitBlocks', { namespace: 'default', blocks: [], packedBlocks: Buffer.from([1, 2, 3]), requestId: rid(2), token: '' })).rejects.toMatchObject({ code: 'TW_COORD_BAD_REQUEST' });
+
+    // Packed keys: the same answer, byte for byte, as the keys sent as messages (old clients).
+    const byPackedKeys = await client.call('lookupPrefix', { namespace: 'default', keys: [], packedKeys: encodeWireKeys(keys), token: '', includeRecords: true, packed: true });
+    expect(byPackedKeys.hits).toBe(4);
+    expect(byPackedKeys.keysRead).toBe(5);
+    expect(packed.keysRead).toBe(5);
+    expect(plain.keysRead).toBe(5);
+    expect(byPackedKeys.packedRecords!.equals(packed.packedRecords!)).toBe(true);
+    // Mixed hits: the prefix stops at the first key not committed (here the second).
+    const mixed = [keys[0]!, Buffer.from('packed/never'), keys[1]!, keys[2]!];
+    for (const form of [{ keys: [], packedKeys: encodeWireKeys(mixed) }, { keys: mixed }]) {
+      const r = await client.call('lookupPrefix', { namespace: 'default', ...form, token: '', includeRecords: true, packed: true });
+      expect(r.hits).toBe(1);
+      expect(decodeWireRecords(r.packedRecords!).map((x) => Buffer.from(x.key).toString())).toEqual(['packed/chunk-0']);
+      const counted = await client.call('lookupPrefix', { namespace: 'default', ...form, token: '', includeRecords: false });
+      expect([counted.hits, counted.records.length, counted.packedRecords?.length ?? 0]).toEqual([1, 0, 0]);
+    }
+    expect((await client.call('lookupPrefix', { namespace: 'default', keys: [], packedKeys: encodeWireKeys(keys.slice(1)), token: '', includeRecords: true, packed: true })).hits).toBe(3);
+    await expect(client.call('lookupPrefix', { namespace: 'default', keys, packedKeys: encodeWireKeys(keys), token: '', includeRecords: true, packed: true })).rejects.toMatchObject({ code: 'TW_COORD_BAD_REQUEST' });
+    await expect(client.call('lookupPrefix', { namespace: 'default', keys: [], packedKeys: encodeWireKeys(keys).subarray(0, 9), token: '', includeRecords: true })).rejects.toMatchObject({ code: 'TW_COORD_BAD_REQUEST' });
+    const tooMany = Array.from({ length: 4097 }, (_, i) => Buffer.from(`k${i}`));
+    await expect(client.call('lookupPrefix', { namespace: 'default', keys: [], packedKeys: encodeWireKeys(tooMany), token: '', includeRecords: true })).rejects.toMatchObject({ code: 'TW_COORD_BAD_REQUEST' });
   });
 
   test('with lease reads, lookups on the leader see every acknowledged commit', async () => {

@@ -92,10 +92,22 @@ import {
   encodeNode,
   encodePgMap,
   placementRulesOf,
+  storedBlockLive,
+  storedBlockTail,
 } from './records.js';
 import { type CommandError, type CommandResult, type PurgedBlock, decodeResult, encodeResult, errorResult } from './results.js';
 import { type SnapshotStream, decodeChunk, encodeChunk } from './snapshot-chunks.js';
 import type { BlockRecord, BlockRef, ClusterMapView, ClusterRules, NamespaceInfo, NodeRecord, RetiredBlock } from './types.js';
+
+/** The stored records of a lookup (lookupPrefixStored). */
+export interface StoredLookup {
+  /** Leading keys committed. */
+  readonly count: number;
+  /** Their stored record bytes, one after another. */
+  readonly bytes: Uint8Array;
+  /** count + 1 offsets into `bytes`: record i spans offsets[i]..offsets[i + 1]. */
+  readonly offsets: readonly number[];
+}
 
 /** What one apply produced. */
 export interface ApplyOutcome {
@@ -393,7 +405,7 @@ export class BlockMap {
     return outcome;
   }
 
-  #decodeStored<T>(bytes: Uint8Array, decode: (b: Uint8Array) => T): T {
+  #decodeStored<A, T>(bytes: A, decode: (b: A) => T): T {
     try {
       return decode(bytes);
     } catch (err) {
@@ -929,6 +941,69 @@ export class BlockMap {
       records.push(rec);
     }
     return { count: records.length, records };
+  }
+
+  /**
+   * lookupPrefix without decoding: the stored bytes of the leading committed, unexpired records,
+   * one after another in `bytes` (record i spans offsets[i]..offsets[i + 1]; layout: STORED_BLOCK
+   * in records.ts; fragment nodes are node indexes, see nodeIdOf), for answers that copy fields
+   * instead of building BlockRecord objects. Same checks, and the same rule for where the prefix
+   * stops, as lookupPrefix. From a store with getManyLatin1 (the coordinator's cache), a hit
+   * allocates one key string and nothing else.
+   */
+  async lookupPrefixStored(namespace: string, keys: readonly Uint8Array[], options: { nowMs?: number } = {}): Promise<StoredLookup> {
+    this.#checkUsable();
+    this.#queryNamespace(namespace);
+    if (keys.length > LOOKUP_KEYS_MAX) throw blockMapErrors.create('TW_BLOCKMAP_BAD_QUERY', `lookupPrefix takes at most ${LOOKUP_KEYS_MAX} keys, got ${keys.length}`);
+    for (let i = 0; i < keys.length; i++) {
+      const bad = keyError(keys[i]!, i);
+      if (bad !== null) throw blockMapErrors.create(bad.code, bad.message, { details: bad.details });
+    }
+    if (keys.length === 0) return { count: 0, bytes: new Uint8Array(0), offsets: [0] };
+    let got: readonly (string | Uint8Array | undefined)[];
+    if (this.#store.getManyLatin1 !== undefined) {
+      // Block keys as latin1 strings, built in one scratch buffer (see blockKey for the layout).
+      const prefix = blockKey(namespace, new Uint8Array(0));
+      const scratch = Buffer.allocUnsafe(prefix.byteLength + KEY_MAX_BYTES);
+      scratch.set(prefix, 0);
+      const strs = new Array<string>(keys.length);
+      for (let i = 0; i < keys.length; i++) {
+        scratch.set(keys[i]!, prefix.byteLength);
+        strs[i] = scratch.toString('latin1', 0, prefix.byteLength + keys[i]!.byteLength);
+      }
+      got = await this.#store.getManyLatin1(strs);
+    } else {
+      got = await this.#store.getMany(keys.map((k) => blockKey(namespace, k)));
+    }
+    let present = 0;
+    let size = 0;
+    for (; present < got.length; present++) {
+      const v = got[present];
+      if (v === undefined) break;
+      size += typeof v === 'string' ? v.length : v.byteLength;
+    }
+    const bytes = Buffer.allocUnsafe(size);
+    const offsets: number[] = [0];
+    let at = 0;
+    for (let i = 0; i < present; i++) {
+      const v = got[i]!;
+      const start = at;
+      if (typeof v === 'string') at += bytes.write(v, at, 'latin1');
+      else {
+        bytes.set(v, at);
+        at += v.byteLength;
+      }
+      const record = bytes.subarray(start, at);
+      const tail = this.#decodeStored(record, storedBlockTail);
+      if (!storedBlockLive(record, tail, options.nowMs)) break;
+      offsets.push(at);
+    }
+    return { count: offsets.length - 1, bytes: bytes.subarray(0, offsets[offsets.length - 1]), offsets };
+  }
+
+  /** The node id of a node index in stored block records (lookupPrefixStored). Throws TW_BLOCKMAP_CORRUPT_STATE for an unknown index. */
+  nodeIdOf(index: number): string {
+    return this.#decodeStored(index, this.#idOf);
   }
 
   /** The current record of a key (committed or deleting), or undefined. */

@@ -193,6 +193,39 @@ export function cachingKvStore(inner: KvStore, options: CachingKvStoreOptions = 
     return out;
   };
 
+  /** getMany for latin1 string keys; cache hits come back as the cached strings. */
+  const getManyLatin1 = async (keys: readonly string[]): Promise<(string | Uint8Array | undefined)[]> => {
+    check();
+    const out = new Array<string | Uint8Array | undefined>(keys.length);
+    let missKeys: Uint8Array[] | undefined;
+    let missStrs: string[] | undefined;
+    let missAt: number[] | undefined;
+    for (let i = 0; i < keys.length; i++) {
+      const s = keys[i]!;
+      const e = overlay.get(s);
+      if (e !== undefined) {
+        out[i] = e.value ?? undefined;
+        continue;
+      }
+      const c = cache.get(s);
+      if (c !== undefined) {
+        out[i] = c ?? undefined;
+        continue;
+      }
+      (missKeys ??= []).push(bytesOf(s));
+      (missStrs ??= []).push(s);
+      (missAt ??= []).push(i);
+    }
+    if (missKeys !== undefined) {
+      const got = await readThrough(missKeys, missStrs!);
+      for (let j = 0; j < got.length; j++) {
+        const e = overlay.get(missStrs![j]!);
+        out[missAt![j]!] = e !== undefined ? (e.value ?? undefined) : got[j];
+      }
+    }
+    return out;
+  };
+
   const store: CachingKvStore = {
     get cacheSize() {
       return cache.size;
@@ -218,6 +251,7 @@ export function cachingKvStore(inner: KvStore, options: CachingKvStoreOptions = 
       return (await getMany([key]))[0];
     },
     getMany,
+    getManyLatin1,
     async write(ops) {
       check();
       if (ops.length === 0) return;

@@ -33,6 +33,7 @@ export { type SnapshotStream, type SnapshotChunk, snapshotChunkIndex } from './s
 export {
   type ApplyOutcome,
   type LookupResult,
+  type StoredLookup,
   type NamespaceStats,
   type PurgeCandidate,
   type OpenBlockMapOptions,
@@ -40,3 +41,4 @@ export {
   openBlockMap,
 } from './block-map.js';
 export type { FragmentLiveness, FragmentRef, FragmentCheckResult } from './fragment-liveness.js';
+export { STORED_BLOCK } from './records.js';

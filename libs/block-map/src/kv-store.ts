@@ -44,6 +44,12 @@ export interface KvStore {
   clear(range?: KvRange): Promise<void>;
   /** Optional: warm a cache for `keys` that are about to be read (caching stores implement it). */
   prefetch?(keys: readonly Uint8Array[]): Promise<void>;
+  /**
+   * Optional: getMany with keys given as latin1 strings (one char per byte) and values returned as
+   * latin1 strings or bytes, for stores that keep strings (a caching store answers its hits
+   * without allocating a Uint8Array per value). Same answers as getMany.
+   */
+  getManyLatin1?(keys: readonly string[]): Promise<(string | Uint8Array | undefined)[]>;
 }
 
 /** Every entry of a range, `pageEntries` at a time; closes the iterator even when the loop breaks. */

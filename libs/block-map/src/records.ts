@@ -116,6 +116,63 @@ export function decodeBlock(namespace: string, key: Uint8Array, bytes: Uint8Arra
   return layout === null ? rec : { ...rec, layout };
 }
 
+/**
+ * Offsets in a stored block record (encodeBlock's layout, format 1), for readers that copy fields
+ * out of the stored bytes instead of decoding them (LookupPrefix answers). All integers are
+ * little-endian; u64s hold safe integers except the two that are bigints (writeVersion, checksum).
+ *
+ *   0 format | 1 u64 version (map) | 9 u64 writeVersion | 17 u64 sizeBytes | 25 u64 checksum |
+ *   33 redundancy (kind, a, b) | 36 u8 n | 37 n x u32 node index | tail: +0 u8 state |
+ *   +1 u64 createdAtMs | +9 u64 lastAccessMs | +17 u64 ttlMs | +25 u8 pinned |
+ *   +26 u64 deletingSinceMs | +34 u8 layout flag | +35 [u16 len | modelId UTF-8 | u8 dtypeCode |
+ *   u8 memoryFormatCode | u32 layers | u32 tokens | u32 kvHeads | u32 headDim]
+ */
+export const STORED_BLOCK = {
+  versionAt: 1,
+  writeVersionAt: 9,
+  sizeBytesAt: 17,
+  checksumAt: 25,
+  redundancyAt: 33,
+  nodeCountAt: 36,
+  nodesAt: 37,
+  /** Relative to the tail (storedBlockTail). */
+  stateAt: 0,
+  createdAtMsAt: 1,
+  lastAccessMsAt: 9,
+  ttlMsAt: 17,
+  pinnedAt: 25,
+  layoutFlagAt: 34,
+  layoutAt: 35,
+  /** Bytes of the tail without a layout. */
+  tailBytes: 35,
+} as const;
+
+const u32At = (b: Uint8Array, at: number): number => (b[at]! | (b[at + 1]! << 8) | (b[at + 2]! << 16)) + b[at + 3]! * 0x100_0000;
+const u64At = (b: Uint8Array, at: number): number => u32At(b, at) + u32At(b, at + 4) * 0x1_0000_0000;
+
+/** Where the tail of a stored block starts (after its node list); checks the format and the length. Throws DecodeError. */
+export function storedBlockTail(bytes: Uint8Array): number {
+  if (bytes.byteLength < STORED_BLOCK.nodesAt || bytes[0] !== FORMAT) throw new DecodeError('block: unknown format or truncated');
+  const tail = STORED_BLOCK.nodesAt + 4 * bytes[STORED_BLOCK.nodeCountAt]!;
+  if (bytes.byteLength < tail + STORED_BLOCK.tailBytes) throw new DecodeError('block: truncated');
+  const state = bytes[tail]!;
+  const pinned = bytes[tail + STORED_BLOCK.pinnedAt]!;
+  if (state > 1 || pinned > 1) throw new DecodeError(`block state ${state} / pinned ${pinned}`);
+  return tail;
+}
+
+/**
+ * Whether a stored block is what a lookup may answer: committed, and not expired at `nowMs`
+ * (undefined: no expiry check); the same rule as lookupPrefix on decoded records.
+ */
+export function storedBlockLive(bytes: Uint8Array, tail: number, nowMs: number | undefined): boolean {
+  if (bytes[tail + STORED_BLOCK.stateAt] !== 0) return false;
+  if (nowMs === undefined || bytes[tail + STORED_BLOCK.pinnedAt] === 1) return true;
+  const ttl = u64At(bytes, tail + STORED_BLOCK.ttlMsAt);
+  if (ttl === 0) return true;
+  return Math.max(u64At(bytes, tail + STORED_BLOCK.createdAtMsAt), u64At(bytes, tail + STORED_BLOCK.lastAccessMsAt)) + ttl > nowMs;
+}
+
 export function encodeNode(n: NodeRecord): Uint8Array {
   return new Writer(128)
     .u8(FORMAT)

@@ -15,8 +15,9 @@ import { isTwError, TwError } from '@tw/errors';
 import { pgOf } from '@tw/placement';
 import type { NodeId } from '@tw/raft';
 import type { RaftNode, ReplicatedStateMachine } from '@tw/raft-node';
-import { type ClusterMapMsg, type CoordinatorImpl, type RequestIdMsg, encodeWireRecords, encodeWireVersions, rpcErrors } from '@tw/rpc';
-import { clusterMapToMsg, commitsFromWire, layoutFromMsg, namespaceToMsg, recordToMsg, recordToWire, redundancyFrom, u64 } from './convert.js';
+import { type ClusterMapMsg, type CoordinatorImpl, type RequestIdMsg, decodeWireKeys, encodeWireVersions, rpcErrors, wireKeyCount } from '@tw/rpc';
+import { clusterMapToMsg, commitsFromWire, layoutFromMsg, namespaceToMsg, recordToMsg, redundancyFrom, u64 } from './convert.js';
+import { packStoredRecords } from './stored-records.js';
 import { BadFragmentLog } from './bad-fragment-log.js';
 import { checkFragmentsImpl, reportBadFragmentsImpl } from './fragment-handlers.js';
 import { coordinatorErrors } from './errors.js';
@@ -287,6 +288,21 @@ export class CoordinatorService {
     return Object.fromEntries(Object.entries(impl).map(([k, fn]) => [k, guard((fn as (...a: unknown[]) => Promise<unknown>).bind(impl))])) as unknown as CoordinatorImpl;
   }
 
+  /** A lookup's keys: `keys`, or `packedKeys` (encodeWireKeys) from clients that pack them; never both. */
+  #lookupKeys(keys: readonly Buffer[], packedKeys: Buffer | undefined): readonly Uint8Array[] {
+    const packed = packedKeys !== undefined && packedKeys.length > 0;
+    if (packed && keys.length > 0) throw coordinatorErrors.create('TW_COORD_BAD_REQUEST', 'lookupPrefix takes keys or packedKeys, not both');
+    let n = keys.length;
+    try {
+      if (packed) n = wireKeyCount(packedKeys);
+      if (n > LOOKUP_KEYS_MAX) throw coordinatorErrors.create('TW_COORD_BAD_REQUEST', `lookupPrefix takes at most ${LOOKUP_KEYS_MAX} keys, got ${n}`);
+      return packed ? decodeWireKeys(packedKeys) : keys;
+    } catch (err) {
+      if (isTwError(err, 'TW_RPC_BAD_PACKED')) throw coordinatorErrors.create('TW_COORD_BAD_REQUEST', `packedKeys: ${err.message}`, { cause: err });
+      throw err;
+    }
+  }
+
   /** Writes go to the leader: answer NOT_LEADER before touching local state. */
   #requireLeader(): void {
     if (!this.#node.isLeader) this.#translate(this.#notLeaderError());
@@ -295,17 +311,29 @@ export class CoordinatorService {
   #impl(): CoordinatorImpl {
     return {
       lookupPrefix: async (req) => {
-        if (req.keys.length > LOOKUP_KEYS_MAX) throw coordinatorErrors.create('TW_COORD_BAD_REQUEST', `lookupPrefix takes at most ${LOOKUP_KEYS_MAX} keys, got ${req.keys.length}`);
+        const keys = this.#lookupKeys(req.keys, req.packedKeys);
         await this.#readBarrier();
         this.#checkNamespaceToken(req.namespace, req.token);
-        const res = await this.#map.lookupPrefix(req.namespace, req.keys, { nowMs: this.#now() });
-        const pgCount = this.#map.clusterMap()?.rules.pgCount ?? 1;
         const packed = req.includeRecords && req.packed === true;
+        if (packed || !req.includeRecords) {
+          // Packed (or no) records: copy fields out of the stored bytes (see stored-records.ts).
+          const map = this.#map;
+          const res = await map.lookupPrefixStored(req.namespace, keys, { nowMs: this.#now() });
+          return {
+            hits: res.count,
+            records: [],
+            appliedIndex: String(this.#node.appliedIndex),
+            keysRead: keys.length,
+            ...(packed ? { packedRecords: packStoredRecords(keys, res, (i) => map.nodeIdOf(i)) } : {}),
+          };
+        }
+        const res = await this.#map.lookupPrefix(req.namespace, keys, { nowMs: this.#now() });
+        const pgCount = this.#map.clusterMap()?.rules.pgCount ?? 1;
         return {
           hits: res.count,
-          records: req.includeRecords && !packed ? res.records.map((r) => recordToMsg(r, pgOf(r.namespace, r.key, pgCount))) : [],
+          records: res.records.map((r) => recordToMsg(r, pgOf(r.namespace, r.key, pgCount))),
           appliedIndex: String(this.#node.appliedIndex),
-          ...(packed ? { packedRecords: encodeWireRecords(res.records.map(recordToWire)) } : {}),
+          keysRead: keys.length,
         };
       },
       commitBlocks: async (req) => {

@@ -3,3 +3,4 @@ export { CoordinatorService, BlockMapStateMachine, type CoordinatorServiceOption
 export * from './convert.js';
 export { BadFragmentLog, type BadFragmentEntry, type BadFragmentInput } from './bad-fragment-log.js';
 export { BAD_FRAGMENT_REPORTS_MAX } from './fragment-handlers.js';
+export { packStoredRecords } from './stored-records.js';

@@ -47,7 +47,7 @@ import {
   RECORD_LEASE_MS_DEFAULT,
   WRITE_SLOT_ATTEMPTS_MAX,
 } from './limits.js';
-import { LookupBatcher } from './lookup-batcher.js';
+import { LookupBatcher, lookupPacked } from './lookup-batcher.js';
 import { PeerPool } from './peer-pool.js';
 import { type BadFragment, type BlockParts, type ReadContext, codecFor, readBlock, readBlockParts } from './read-path.js';
 import { type GatewayRecord, RecordCache, entryKey, recordsOfLookup } from './record.js';
@@ -551,7 +551,7 @@ class GatewayImpl implements Gateway {
       this.#stats.lookupKeys += batch.length;
       let res;
       try {
-        res = await this.#coordinator.call('lookupPrefix', { namespace, keys: batch, token: '', includeRecords: true, packed: true }, signal === undefined ? {} : { signal });
+        res = await lookupPacked(this.#coordinator, namespace, batch, signal === undefined ? {} : { signal });
       } catch (err) {
         if (signal?.aborted) throw aborted(signal);
         throw gatewayErrors.create('TW_GATEWAY_LOOKUP_FAILED', `lookup failed: ${(err as Error).message}`, { cause: err, details: isTwError(err) ? { code: err.code } : {} });

@@ -1,9 +1,22 @@
 import { isTwError } from '@tw/errors';
+import { type LookupPrefixResponseMsg, encodeWireKeys } from '@tw/rpc';
 import type { GatewayCoordinator } from './coordinator.js';
 import { aborted } from './byte-budget.js';
 import { gatewayErrors } from './errors.js';
 import { LOOKUP_BATCH_KEYS_MAX } from './limits.js';
 import { type GatewayRecord, recordsOfLookup } from './record.js';
+
+/**
+ * One LookupPrefix call with packed keys and packed records: one bytes field each way instead of
+ * a length-delimited field (and a Buffer on the coordinator) per key and a message per record. A
+ * coordinator that predates packedKeys reads none of the keys (keysRead 0): it is asked again
+ * with the keys as messages.
+ */
+export async function lookupPacked(coordinator: GatewayCoordinator, namespace: string, keys: Buffer[], options: { signal?: AbortSignal } = {}): Promise<LookupPrefixResponseMsg> {
+  const res = await coordinator.call('lookupPrefix', { namespace, keys: [], packedKeys: encodeWireKeys(keys), token: '', includeRecords: true, packed: true }, options);
+  if ((res.keysRead ?? 0) === keys.length) return res;
+  return coordinator.call('lookupPrefix', { namespace, keys, token: '', includeRecords: true, packed: true }, options);
+}
 
 interface Waiter {
   readonly key: Buffer;
@@ -67,7 +80,7 @@ export class LookupBatcher {
         this.onCall(rest.length);
         // Packed records: one bytes field instead of a protobuf message per record (a 1,024-record
         // reply cost ~27 ms of serialization on the coordinator in message form).
-        res = await this.coordinator.call('lookupPrefix', { namespace, keys: rest.map((w) => w.key), token: '', includeRecords: true, packed: true });
+        res = await lookupPacked(this.coordinator, namespace, rest.map((w) => w.key));
       } catch (err) {
         const e = gatewayErrors.create('TW_GATEWAY_LOOKUP_FAILED', `lookup failed: ${(err as Error).message}`, { cause: err, details: isTwError(err) ? { code: err.code } : {} });
         for (const w of rest) w.reject(e);

@@ -1,7 +1,7 @@
 /** Commit and lookup batching against a scripted coordinator (seeded property test). */
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
-import type { BlockCommitMsg, CoordinatorUnary } from '@tw/rpc';
+import { type BlockCommitMsg, type CoordinatorUnary, decodeWireKeys } from '@tw/rpc';
 import { CommitBatcher, type GatewayCoordinator, LookupBatcher } from '../src/index.js';
 
 interface Call {
@@ -30,10 +30,12 @@ function fakeCoordinator(present: Set<string> = new Set()): { coordinator: Gatew
       }
       if (method === 'lookupPrefix') {
         const req = request as CoordinatorUnary['lookupPrefix'][0];
-        calls.push({ namespace: req.namespace, keys: req.keys.map((k) => k.toString()), finish: () => undefined });
+        // Keys packed (as the gateway sends them) or as messages.
+        const keys = req.packedKeys !== undefined && req.packedKeys.length > 0 ? decodeWireKeys(req.packedKeys) : req.keys;
+        calls.push({ namespace: req.namespace, keys: keys.map((k) => k.toString()), finish: () => undefined });
         let hits = 0;
-        while (hits < req.keys.length && present.has(req.keys[hits]!.toString())) hits++;
-        const records = req.keys.slice(0, hits).map((k) => ({
+        while (hits < keys.length && present.has(keys[hits]!.toString())) hits++;
+        const records = keys.slice(0, hits).map((k) => ({
           namespace: req.namespace,
           key: k,
           version: '5',
@@ -50,7 +52,7 @@ function fakeCoordinator(present: Set<string> = new Set()): { coordinator: Gatew
           pg: 0,
           mapVersion: '1',
         }));
-        return { hits, records, appliedIndex: '1' } as never;
+        return { hits, records, appliedIndex: '1', keysRead: keys.length } as never;
       }
       throw new Error(`unexpected ${method}`);
     },

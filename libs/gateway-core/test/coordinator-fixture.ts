@@ -15,6 +15,7 @@ import {
   type CoordinatorImpl,
   type RunningGrpcServer,
   addCoordinatorService,
+  decodeWireKeys,
   encodeWireRecords,
   startGrpcServer,
 } from '@tw/rpc';
@@ -37,6 +38,8 @@ export class CoordinatorFixture {
   lookupCalls = 0;
   /** Answer lookups that ask for packed records in packed form (as the real service); false: messages only (an older coordinator). */
   packedLookups = true;
+  /** Read lookups' keys only from `keys` and leave `keysRead` out (a coordinator that predates packedKeys). */
+  legacyLookups = false;
 
   private constructor(
     readonly map: BlockMap,
@@ -124,13 +127,17 @@ export class CoordinatorFixture {
     return {
       lookupPrefix: async (req) => {
         this.lookupCalls++;
-        const res = await this.map.lookupPrefix(req.namespace, req.keys);
+        // As the real service: keys packed or as messages (a fixture with `legacyLookups` reads
+        // only the messages, as a coordinator that predates packedKeys does).
+        const packedKeys = req.packedKeys !== undefined && req.packedKeys.length > 0 && !this.legacyLookups;
+        const keys = packedKeys ? decodeWireKeys(req.packedKeys!) : req.keys;
+        const res = await this.map.lookupPrefix(req.namespace, keys);
         // As the real service: packed records when asked for (and allowed), else messages.
         if (req.includeRecords && req.packed === true && this.packedLookups) {
           const wire = res.records.map(recordToWire);
-          return { hits: res.count, records: [], packedRecords: encodeWireRecords(wire), appliedIndex: String(this.#index) };
+          return { hits: res.count, records: [], packedRecords: encodeWireRecords(wire), appliedIndex: String(this.#index), ...(this.legacyLookups ? {} : { keysRead: keys.length }) };
         }
-        return { hits: res.count, records: req.includeRecords ? res.records.map((r) => recordToMsg(r, 0)) : [], appliedIndex: String(this.#index) };
+        return { hits: res.count, records: req.includeRecords ? res.records.map((r) => recordToMsg(r, 0)) : [], appliedIndex: String(this.#index), ...(this.legacyLookups ? {} : { keysRead: keys.length }) };
       },
       commitBlocks: async (req) => {
         this.commitCalls++;

@@ -70,14 +70,20 @@ describe('gateway-core against 6 real storage nodes (ec:4+2)', () => {
     const gw = await cluster.gateway();
     const value = seededBytes(70_000, 31);
     await gw.put('default', key('packed-a'), value, { mode: 'sync' });
-    for (const packed of [true, false]) {
+    // Packed or message records, from a coordinator that reads packed keys or one that predates them.
+    for (const [packed, legacy] of [[true, false], [false, false], [true, true], [false, true]] as const) {
       cluster.coordinator.packedLookups = packed;
+      cluster.coordinator.legacyLookups = legacy;
       try {
         const reader = await cluster.gateway({ recordLeaseMs: 0 });
+        const calls = cluster.coordinator.lookupCalls;
         expect((await reader.lookupPrefix('default', [key('packed-a'), key('packed-absent')])).hits).toBe(1);
+        // A legacy coordinator costs one more call (the keys resent as messages), a current one none.
+        expect(cluster.coordinator.lookupCalls - calls).toBe(legacy ? 2 : 1);
         expect((await reader.get('default', key('packed-a')))!.equals(value)).toBe(true);
       } finally {
         cluster.coordinator.packedLookups = true;
+        cluster.coordinator.legacyLookups = false;
       }
     }
   });

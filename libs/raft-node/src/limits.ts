@@ -10,3 +10,5 @@ export const PEER_BATCH_MESSAGES_MAX = 256;
 export const SNAPSHOT_CHUNK_BYTES = 1024 * 1024;
 /** Largest encoded raft message accepted from a peer. */
 export const MESSAGE_BYTES_MAX = 64 * 1024 * 1024;
+/** A batch of raft messages not taken by the connection (or answered, unary) within this is a failed send. */
+export const STEP_TIMEOUT_MS = 2000;

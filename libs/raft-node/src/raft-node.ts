@@ -59,8 +59,12 @@ export interface RaftLog extends Storage {
 
 /** How this node reaches its peers (gRPC in production, in-process in tests). */
 export interface RaftPeerTransport {
-  /** Sends encoded messages to a peer; rejects when the peer is unreachable. */
-  send(to: NodeId, messages: Buffer[]): Promise<void>;
+  /**
+   * Sends encoded messages to a peer; rejects when the peer is unreachable. `lane` (see laneOf)
+   * lets a transport keep the lanes apart (one stream each), so that a large append never holds
+   * up a heartbeat; messages of one lane must arrive in the order sent, or not at all.
+   */
+  send(to: NodeId, messages: Buffer[], lane?: 'read' | 'log'): Promise<void>;
   /** Streams a snapshot: `header` is the encoded MsgSnap, then the state machine's image. */
   sendSnapshot(to: NodeId, header: Buffer, chunks: AsyncIterable<Uint8Array>): Promise<void>;
 }
@@ -563,7 +567,7 @@ export class RaftNode {
       while (q.length > 0 && !this.#stopped) {
         const batch = q.splice(0, PEER_BATCH_MESSAGES_MAX);
         try {
-          await this.#transport.send(to, batch);
+          await this.#transport.send(to, batch, lane.endsWith(':read') ? 'read' : 'log');
         } catch {
           this.#enqueue(() => this.#raw.reportUnreachable(to));
         }

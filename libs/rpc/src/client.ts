@@ -179,6 +179,11 @@ export class RaftPeerClient {
     return callUnary<MessageBatchMsg, AckMsg>(this.#client, 'step', batch, deadlineMs, undefined);
   }
 
+  /** Opens a StepStream: message batches to this peer on one long-lived call (see RaftStepStream). */
+  stepStream(): RaftStepStream {
+    return new RaftStepStream(this.#client);
+  }
+
   /** Streams a snapshot in chunks; resolves when the peer has installed it. */
   installSnapshot(chunks: AsyncIterable<SnapshotChunkMsg>, deadlineMs = 120_000, signal?: AbortSignal): Promise<AckMsg> {
     return new Promise<AckMsg>((resolve, reject) => {
@@ -204,5 +209,74 @@ export class RaftPeerClient {
 
   close(): void {
     this.#client.close();
+  }
+}
+
+/**
+ * One long-lived StepStream call. `write` resolves once the batch is handed to the connection
+ * (not when the peer has read it) and rejects when the call has ended, ends meanwhile, or the
+ * batch is not taken within `timeoutMs` (the peer stopped reading: the call is cancelled). Once
+ * ended, a stream stays ended: open another. A peer that predates StepStream ends it at once with
+ * gRPC status UNIMPLEMENTED, and `unimplemented` turns true (use the unary Step with it).
+ */
+export class RaftStepStream {
+  readonly #call: grpc.ClientWritableStream<MessageBatchMsg>;
+  readonly #pending = new Set<(err?: Error) => void>();
+  #ended: Error | undefined;
+  /** True when the peer answered UNIMPLEMENTED (it only has the unary Step). */
+  unimplemented = false;
+
+  constructor(client: RawClient) {
+    const open = (client as unknown as { stepStream(md: grpc.Metadata, opts: grpc.CallOptions, cb: grpc.requestCallback<AckMsg>): grpc.ClientWritableStream<MessageBatchMsg> }).stepStream;
+    this.#call = open.call(client, new grpc.Metadata(), {}, (err) => {
+      if (err?.code === grpc.status.UNIMPLEMENTED) this.unimplemented = true;
+      this.#end(err ? fromServiceError(err) : rpcErrors.create('TW_RPC_UNAVAILABLE', 'raft step stream ended by the peer'));
+    });
+    // Errors also reach the callback above; a listener keeps an 'error' event from throwing.
+    this.#call.on('error', () => undefined);
+  }
+
+  get ended(): boolean {
+    return this.#ended !== undefined;
+  }
+
+  /** Why it ended (undefined while open). */
+  get endReason(): Error | undefined {
+    return this.#ended;
+  }
+
+  write(batch: MessageBatchMsg, timeoutMs = 2000): Promise<void> {
+    if (this.#ended !== undefined) return Promise.reject(this.#ended);
+    return new Promise<void>((resolve, reject) => {
+      const done = (err?: Error): void => {
+        if (!this.#pending.delete(done)) return;
+        clearTimeout(timer);
+        if (err === undefined) resolve();
+        else reject(err);
+      };
+      const timer = setTimeout(() => {
+        this.cancel();
+        done(rpcErrors.create('TW_RPC_UNAVAILABLE', `raft step stream: a batch was not taken within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.#pending.add(done);
+      this.#call.write(batch, (err: Error | null | undefined) => done(err ?? undefined));
+    });
+  }
+
+  /** Ends the call (the peer answers it) or, with `cancel`, drops it. */
+  close(): void {
+    if (this.#ended !== undefined) return;
+    this.#end(rpcErrors.create('TW_RPC_UNAVAILABLE', 'raft step stream closed'));
+    this.#call.end();
+  }
+
+  cancel(): void {
+    this.#end(rpcErrors.create('TW_RPC_UNAVAILABLE', 'raft step stream cancelled'));
+    this.#call.cancel();
+  }
+
+  #end(err: Error): void {
+    this.#ended ??= err;
+    for (const done of [...this.#pending]) done(this.#ended);
   }
 }

@@ -3,4 +3,4 @@ export * from './messages.js';
 export * from './packed-records.js';
 export { toServiceError, fromServiceError, leaderHint } from './status.js';
 export { type CallContext, type UnaryImpl, type CoordinatorImpl, type RaftPeerImpl, type RunningGrpcServer, addCoordinatorService, addRaftPeerService, startGrpcServer } from './server.js';
-export { type CoordinatorClientOptions, CoordinatorClient, RaftPeerClient } from './client.js';
+export { type CoordinatorClientOptions, CoordinatorClient, RaftPeerClient, RaftStepStream } from './client.js';

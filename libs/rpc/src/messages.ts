@@ -45,12 +45,19 @@ export interface LookupPrefixRequestMsg {
   includeRecords: boolean;
   /** With includeRecords: the records come packed in `packedRecords` (decodeWireRecords). */
   packed?: boolean;
+  /** Instead of `keys` (leave it empty): the keys packed by encodeWireKeys. */
+  packedKeys?: Buffer;
 }
 export interface LookupPrefixResponseMsg {
   hits: number;
   records: BlockRecordMsg[];
   appliedIndex: string;
   packedRecords?: Buffer;
+  /**
+   * Keys the coordinator read from the request. A coordinator that predates `packedKeys` ignores
+   * them and answers 0 here: a client that packed its keys then resends them as `keys`.
+   */
+  keysRead?: number;
 }
 
 export interface BlockCommitMsg {

@@ -3,7 +3,9 @@
  * instead of hundreds of protobuf sub-messages whose 64-bit integers travel as decimal strings:
  *
  * - block records (LookupPrefixResponse.packed_records, when the request sets `packed`);
- * - block commits (CommitBlocksRequest.packed_blocks, instead of `blocks`).
+ * - block commits (CommitBlocksRequest.packed_blocks, instead of `blocks`);
+ * - the keys of a lookup (LookupPrefixRequest.packed_keys, instead of `keys`): one bytes field
+ *   instead of N length-delimited fields that the decoder turns into N Buffer objects.
  *
  * Layout (little-endian). Strings (node ids, redundancy policies, model ids) are written once in a
  * table and referred to by a u16 index:
@@ -16,6 +18,7 @@
  *   commit: u16 keyLen | key | u64 sizeBytes | u64 checksum | u16 redundancy (0xffff: the
  *           namespace's) | u8 n | n x u16 node | u8 flags (2 pinned, 4 layout, 8 ttl, 16 version) |
  *           [u64 ttlMs] | [u64 version] | [layout]
+ *   keys (no format byte, no string table): u32 count | { u16 length | key bytes }...
  *   layout: u16 modelId | u32 dtypeCode | u32 memoryFormatCode | u32 layers | u32 tokens |
  *           u32 kvHeads | u32 headDim
  *
@@ -94,27 +97,31 @@ class StringTable {
 
 class Out {
   at = 0;
-  constructor(readonly buf: Buffer) {}
+  /** DataView writes (see In). Callers size `buf` exactly; an overrun is a bug and throws RangeError. */
+  readonly #view: DataView;
+  constructor(readonly buf: Buffer) {
+    this.#view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  }
   u8(v: number): void {
     this.buf[this.at++] = v;
   }
   u16(v: number): void {
-    this.buf.writeUInt16LE(v, this.at);
+    this.#view.setUint16(this.at, v, true);
     this.at += 2;
   }
   u32(v: number): void {
-    this.buf.writeUInt32LE(v >>> 0, this.at);
+    this.#view.setUint32(this.at, v >>> 0, true);
     this.at += 4;
   }
   /** A safe non-negative integer as u64. */
   num(v: number): void {
     if (!Number.isSafeInteger(v) || v < 0) bad(`${v} is not an unsigned safe integer`);
-    this.buf.writeUInt32LE(v % 0x1_0000_0000, this.at);
-    this.buf.writeUInt32LE(Math.floor(v / 0x1_0000_0000), this.at + 4);
+    this.#view.setUint32(this.at, v % 0x1_0000_0000, true);
+    this.#view.setUint32(this.at + 4, Math.floor(v / 0x1_0000_0000), true);
     this.at += 8;
   }
   big(v: bigint): void {
-    this.buf.writeBigUInt64LE(BigInt.asUintN(64, v), this.at);
+    this.#view.setBigUint64(this.at, BigInt.asUintN(64, v), true);
     this.at += 8;
   }
   bytes(b: Uint8Array): void {
@@ -127,7 +134,11 @@ class Out {
 
 class In {
   at = 0;
-  constructor(readonly buf: Buffer) {}
+  /** DataView reads: inlined by V8, where Buffer#readUInt32LE and friends are calls with their own checks. */
+  readonly #view: DataView;
+  constructor(readonly buf: Buffer) {
+    this.#view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  }
   need(n: number): void {
     if (this.at + n > this.buf.length) bad('truncated');
   }
@@ -137,27 +148,27 @@ class In {
   }
   u16(): number {
     this.need(2);
-    const v = this.buf.readUInt16LE(this.at);
+    const v = this.#view.getUint16(this.at, true);
     this.at += 2;
     return v;
   }
   u32(): number {
     this.need(4);
-    const v = this.buf.readUInt32LE(this.at);
+    const v = this.#view.getUint32(this.at, true);
     this.at += 4;
     return v;
   }
   num(): number {
     this.need(8);
-    const lo = this.buf.readUInt32LE(this.at);
-    const hi = this.buf.readUInt32LE(this.at + 4);
+    const lo = this.#view.getUint32(this.at, true);
+    const hi = this.#view.getUint32(this.at + 4, true);
     this.at += 8;
     if (hi > 0x1f_ffff) bad('integer above 2^53');
     return hi * 0x1_0000_0000 + lo;
   }
   big(): bigint {
     this.need(8);
-    const v = this.buf.readBigUInt64LE(this.at);
+    const v = this.#view.getBigUint64(this.at, true);
     this.at += 8;
     return v;
   }
@@ -354,5 +365,36 @@ export function decodeWireVersions(bytes: Uint8Array): bigint[] {
   const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const out = new Array<bigint>(b.length / 8);
   for (let k = 0; k < out.length; k++) out[k] = b.readBigUInt64LE(8 * k);
+  return out;
+}
+
+/** Packs the keys of a LookupPrefix request (`packedKeys`). */
+export function encodeWireKeys(keys: readonly Uint8Array[]): Buffer {
+  let size = 4;
+  for (const k of keys) {
+    if (k.byteLength > 0xffff) bad('key too long');
+    size += 2 + k.byteLength;
+  }
+  const o = new Out(Buffer.allocUnsafe(size));
+  o.u32(keys.length);
+  for (const k of keys) o.bytes(k);
+  return o.buf;
+}
+
+/** The key count of packed keys, read before unpacking them (to refuse an oversized request cheaply). */
+export function wireKeyCount(bytes: Uint8Array): number {
+  if (bytes.byteLength < 4) bad('truncated');
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).readUInt32LE(0);
+}
+
+/** Unpacks keys; each is a view into `bytes`. Throws TW_RPC_BAD_PACKED. */
+export function decodeWireKeys(bytes: Uint8Array): Buffer[] {
+  const i = new In(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+  const n = i.u32();
+  // Each key takes at least its 2-byte length: a count past that is a lie, not an allocation.
+  if (n * 2 > i.buf.length - 4) bad('key count beyond the message');
+  const out = new Array<Buffer>(n);
+  for (let k = 0; k < n; k++) out[k] = i.bytes();
+  if (i.at !== i.buf.length) bad('trailing bytes');
   return out;
 }

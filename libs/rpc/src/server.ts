@@ -1,5 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 import { rpcErrors } from './errors.js';
+import { lookupResponseSerializer } from './lookup-response-codec.js';
 import type { AckMsg, ClusterMapMsg, CoordinatorUnary, MessageBatchMsg, SnapshotChunkMsg, WatchClusterMapRequestMsg } from './messages.js';
 import { CoordinatorService, RaftPeerService } from './proto.js';
 import { toServiceError } from './status.js';
@@ -112,16 +113,51 @@ export function addCoordinatorService(server: grpc.Server, impl: CoordinatorImpl
       (err: unknown) => call.destroy(Object.assign(new Error((err as Error).message), toServiceError(err))),
     );
   }) as grpc.handleServerStreamingCall<WatchClusterMapRequestMsg, ClusterMapMsg>;
-  server.addService(CoordinatorService.service, handlers);
+  // LookupPrefix answers with packed records skip protobufjs's two copies of the records.
+  const def = CoordinatorService.service;
+  const lookup = def['LookupPrefix']!;
+  server.addService({ ...def, LookupPrefix: { ...lookup, responseSerialize: lookupResponseSerializer(lookup.responseSerialize) } }, handlers);
 }
+
+/** Closers of a server's long-lived streams, run before it shuts down (which waits for open calls). */
+const streamClosers = new WeakMap<grpc.Server, Set<() => void>>();
 
 /** Registers the Raft peer service on a gRPC server. */
 export function addRaftPeerService(server: grpc.Server, impl: RaftPeerImpl): void {
+  let closers = streamClosers.get(server);
+  if (closers === undefined) {
+    closers = new Set();
+    streamClosers.set(server, closers);
+  }
+  const open = closers;
   server.addService(RaftPeerService.service, {
     Step: unary<MessageBatchMsg, AckMsg>(async (req, ctx) => {
       await impl.step(req, ctx);
       return {};
     }),
+    StepStream: ((call: grpc.ServerReadableStream<MessageBatchMsg, AckMsg>, callback: grpc.sendUnaryData<AckMsg>) => {
+      const ctx = contextOf(call as grpc.ServerReadableStream<unknown, unknown>);
+      let done = false;
+      const finish = (): void => {
+        if (done) return;
+        done = true;
+        open.delete(finish);
+        ctx.finish();
+        callback(null, {});
+      };
+      open.add(finish);
+      // Batches are handed over in arrival order; step() of a raft node only queues them.
+      call.on('data', (batch: MessageBatchMsg) => void impl.step(batch, ctx).catch(() => undefined));
+      call.on('end', finish);
+      call.on('error', () => {
+        done = true;
+        open.delete(finish);
+      });
+      call.on('cancelled', () => {
+        done = true;
+        open.delete(finish);
+      });
+    }) as grpc.handleClientStreamingCall<MessageBatchMsg, AckMsg>,
     InstallSnapshot: ((call: grpc.ServerReadableStream<SnapshotChunkMsg, AckMsg>, callback: grpc.sendUnaryData<AckMsg>) => {
       impl.installSnapshot(call as AsyncIterable<SnapshotChunkMsg>, contextOf(call as grpc.ServerReadableStream<unknown, unknown>)).then(
         () => callback(null, {}),
@@ -154,6 +190,8 @@ export async function startGrpcServer(address: string, register: (server: grpc.S
     server,
     address: `${host}:${port}`,
     close(graceMs = 5000) {
+      // Long-lived streams (Raft StepStream) would hold a graceful shutdown for its whole grace.
+      for (const close of [...(streamClosers.get(server) ?? [])]) close();
       return new Promise<void>((resolve) => {
         const t = setTimeout(() => {
           server.forceShutdown();

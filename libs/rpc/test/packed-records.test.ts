@@ -1,6 +1,22 @@
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as protoLoader from '@grpc/proto-loader';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { type WireBlockCommit, type WireRecord, decodeWireCommits, decodeWireRecords, decodeWireVersions, encodeWireCommits, encodeWireRecords, encodeWireVersions } from '../src/index.js';
+import {
+  type LookupPrefixRequestMsg,
+  type WireBlockCommit,
+  type WireRecord,
+  decodeWireCommits,
+  decodeWireKeys,
+  decodeWireRecords,
+  decodeWireVersions,
+  encodeWireCommits,
+  encodeWireKeys,
+  encodeWireRecords,
+  encodeWireVersions,
+  wireKeyCount,
+} from '../src/index.js';
 
 const safe = fc.maxSafeNat();
 const u64 = fc.bigInt({ min: 0n, max: (1n << 64n) - 1n });
@@ -80,5 +96,54 @@ describe('packed records', () => {
   it('refuses numbers that JavaScript cannot hold exactly', () => {
     const r = { key: Buffer.from('k'), version: 1n, mapVersion: 1, sizeBytes: 2 ** 53, checksum: 0n, redundancy: 'none', fragmentNodes: [], state: 'committed' as const, createdAtMs: 0, lastAccessMs: 0, ttlMs: 0, pinned: false, layout: null };
     expect(() => encodeWireRecords([r])).toThrow(expect.objectContaining({ code: 'TW_RPC_BAD_PACKED' }) as Error);
+  });
+});
+
+describe('packed keys', () => {
+  // The LookupPrefix request codec gRPC uses (same loader options as src/proto.ts).
+  const def = protoLoader.loadSync(join(dirname(fileURLToPath(import.meta.url)), '..', 'proto', 'coordinator.proto'), {
+    keepCase: false, longs: String, enums: String, defaults: true, arrays: true, objects: false, oneofs: true, bytes: Buffer,
+  });
+  const method = (def['tw.coordinator.v1.Coordinator'] as unknown as Record<string, { requestSerialize(m: unknown): Buffer; requestDeserialize(b: Buffer): LookupPrefixRequestMsg }>)['LookupPrefix']!;
+  const wire = (m: Partial<LookupPrefixRequestMsg>): LookupPrefixRequestMsg => method.requestDeserialize(method.requestSerialize({ namespace: 'ns', token: '', includeRecords: true, ...m }));
+  const keysArb = fc.array(fc.uint8Array({ minLength: 0, maxLength: 600 }), { maxLength: 64 });
+  const hex = (ks: readonly Uint8Array[]): string[] => ks.map((k) => Buffer.from(k).toString('hex'));
+
+  it('carry over gRPC the same keys as the message form', () => {
+    fc.assert(
+      fc.property(keysArb, (keys) => {
+        const asMessages = wire({ keys: keys.map((k) => Buffer.from(k)) });
+        const asPacked = wire({ keys: [], packedKeys: encodeWireKeys(keys) });
+        expect(asPacked.keys).toEqual([]);
+        expect(wireKeyCount(asPacked.packedKeys!)).toBe(keys.length);
+        expect(hex(decodeWireKeys(asPacked.packedKeys!))).toEqual(hex(asMessages.keys));
+        // A request without packed keys reads as an empty field (what old clients send).
+        expect(asMessages.packedKeys!.length).toBe(0);
+      }),
+      { seed: 0x6b3e75, numRuns: 200 },
+    );
+  });
+
+  it('refuse truncated, extended or mutated bytes with TW_RPC_BAD_PACKED (never another error)', () => {
+    fc.assert(
+      fc.property(keysArb.filter((k) => k.length > 0), fc.nat(), fc.integer({ min: 0, max: 255 }), (keys, at, byte) => {
+        const bytes = encodeWireKeys(keys);
+        const isBad = expect.objectContaining({ code: 'TW_RPC_BAD_PACKED' }) as Error;
+        expect(() => decodeWireKeys(bytes.subarray(0, at % bytes.length))).toThrow(isBad);
+        expect(() => decodeWireKeys(Buffer.concat([bytes, Buffer.of(byte)]))).toThrow(isBad);
+        const mutated = Buffer.from(bytes);
+        mutated[at % mutated.length] = byte;
+        try {
+          const got = decodeWireKeys(mutated);
+          expect(got.reduce((n, k) => n + 2 + k.length, 4)).toBe(mutated.length);
+        } catch (err) {
+          expect((err as { code?: string }).code).toBe('TW_RPC_BAD_PACKED');
+        }
+      }),
+      { seed: 0x5eed6b, numRuns: 300 },
+    );
+    expect(() => wireKeyCount(Buffer.alloc(3))).toThrow(expect.objectContaining({ code: 'TW_RPC_BAD_PACKED' }) as Error);
+    // A count that no message of this length can hold is refused before anything is allocated.
+    expect(() => decodeWireKeys(Buffer.from([0xff, 0xff, 0xff, 0x7f, 0, 0]))).toThrow(expect.objectContaining({ code: 'TW_RPC_BAD_PACKED' }) as Error);
   });
 });
