@@ -26,6 +26,12 @@ const schema = Type.Object(
     capacityBytes: Type.Optional(Type.Integer({ minimum: 1, description: 'Upper bound on bytes in extents (default: the file system)' })),
     reserveBytes: Type.Integer({ minimum: 0, default: 1024 ** 3, description: 'Free bytes of the file system writes never use' }),
     fragmentBytesMax: Type.Integer({ minimum: 1024, maximum: 1024 ** 3, default: 64 * 1024 ** 2 }),
+    streamedPutBytesMin: Type.Integer({
+      minimum: 0,
+      default: 2 * 1024 * 1024,
+      description:
+        'PUT payloads from this size up are written to their extent while they arrive (overlapping network and disk), while few are in flight; 0 disables',
+    }),
     compaction: Type.Object(
       {
         garbageRatioMin: Type.Number({ exclusiveMinimum: 0, maximum: 1, default: 0.5 }),

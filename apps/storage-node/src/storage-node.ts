@@ -1,12 +1,13 @@
 import { Counter, Gauge, Histogram } from 'prom-client';
 import { openExtentStore, type ExtentStore } from '@tw/extent-store';
-import { createFragmentHandler } from '@tw/fragment-protocol';
+import { type FragmentRequest, Op, createFragmentHandler, decodeRequest, encodeReply } from '@tw/fragment-protocol';
 import { type AdminHttp, type Logger, createMetricsRegistry, startAdminHttp } from '@tw/observability';
-import type { Listener, RequestHandler, Transport } from '@tw/transport';
+import type { Listener, PayloadDestination, Reply, RequestHandler, Transport } from '@tw/transport';
 import { tcpTransport } from '@tw/transport-tcp';
 import type { StorageNodeConfig } from './config.js';
 import { storageNodeErrors } from './errors.js';
 import { readBufferPool } from './read-buffer-pool.js';
+import { STREAMED_PUTS_MAX, StreamedPut } from './streamed-put.js';
 import type { FragmentGc } from './fragment-gc.js';
 import { RequestRate, createFragmentGc } from './gc-wiring.js';
 import { CoordinatorRegistration } from './registration.js';
@@ -81,6 +82,14 @@ export async function startStorageNode(config: StorageNodeConfig, options: { log
   });
   void capacityGauge;
   new Gauge({
+    name: 'tw_storage_put_streams',
+    help: 'PUTs being written to their extent while they arrive',
+    registers: [registry],
+    collect() {
+      this.set(store.openPutStreams);
+    },
+  });
+  new Gauge({
     name: 'tw_storage_fragments',
     help: 'Fragments stored',
     registers: [registry],
@@ -92,35 +101,75 @@ export async function startStorageNode(config: StorageNodeConfig, options: { log
   // One pool for GET reply buffers and PUT receive buffers: a fresh multi-MiB buffer per request
   // costs page faults on first touch (and an munmap at GC), more than the copy into it.
   const buffers = readBufferPool(READ_BUFFERS_IDLE_BYTES_MAX);
-  const fragmentHandler = createFragmentHandler(
-    store,
-    {
-      readBuffers: buffers,
-      onRequest(op, n, outcome, ms) {
-        requests.inc({ op, outcome });
-        requestRate.hit();
-        if (n > 0) bytes.inc({ op }, n);
-        latency.observe({ op }, ms / 1000);
-      },
-    },
-    () => performance.now(),
-  );
+  const onRequest = (op: string, n: number, outcome: 'ok' | 'not_found' | 'error', ms: number): void => {
+    requests.inc({ op, outcome });
+    requestRate.hit();
+    if (n > 0) bytes.inc({ op }, n);
+    latency.observe({ op }, ms / 1000);
+  };
+  const fragmentHandler = createFragmentHandler(store, { readBuffers: buffers, onRequest }, () => performance.now());
   // PUT payloads received into pooled buffers (payloadDestination below), by their ArrayBuffer
   // (each pooled buffer owns one: they are far above Node's small-buffer pool size). A buffer
-  // goes back to the pool once the handler settled: the extent store's put has finished writing
-  // from it by then, whether it succeeded or not (its signal only guards admission). A buffer
-  // whose connection died mid-receive is never handed to the handler and is left to the GC.
-  const receiving = new WeakMap<ArrayBufferLike, Buffer>();
-  const handler: RequestHandler = async (request, context) => {
+  // goes back to the pool once the handler settled: the extent store's put (or streamed put) has
+  // finished writing from it by then, whether it succeeded or not. A buffer whose connection died
+  // mid-receive goes back once its streamed put is abandoned, or is left to the GC.
+  const receiving = new WeakMap<ArrayBufferLike, { pooled: Buffer; put: StreamedPut | undefined }>();
+  /** Streamed puts between their header and their end (handler settled, or abandoned). */
+  let streaming = 0;
+  const release = (pooled: Buffer): void => {
+    const rx = receiving.get(pooled.buffer);
+    if (rx?.pooled !== pooled) return;
+    if (rx.put !== undefined) streaming--;
+    receiving.delete(pooled.buffer);
+    buffers.release(pooled);
+  };
+  const streamedPut = async (put: StreamedPut): Promise<Reply> => {
+    const started = performance.now();
     try {
-      return await fragmentHandler(request, context);
+      const seq = await put.finish();
+      onRequest('put', put.payloadBytes, 'ok', performance.now() - started);
+      return { header: encodeReply({ op: Op.PUT, found: true, seq }) };
+    } catch (err) {
+      // Never acknowledged: the record is given up (a failed check, a full or failing disk).
+      await put.abandon(err);
+      onRequest('put', 0, 'error', performance.now() - started);
+      throw err;
+    }
+  };
+  const handler: RequestHandler = async (request, context) => {
+    const rx = receiving.get(request.payload.buffer);
+    try {
+      return rx?.put !== undefined ? await streamedPut(rx.put) : await fragmentHandler(request, context);
     } finally {
-      const pooled = receiving.get(request.payload.buffer);
-      if (pooled !== undefined) {
-        receiving.delete(pooled.buffer);
-        buffers.release(pooled);
+      if (rx !== undefined) release(rx.pooled);
+    }
+  };
+  const streamedPutBytesMin = config.streamedPutBytesMin === 0 ? Infinity : Math.max(config.streamedPutBytesMin, POOLED_PAYLOAD_BYTES_MIN);
+  const payloadDestination: PayloadDestination = (header, payloadBytes) => {
+    if (payloadBytes < POOLED_PAYLOAD_BYTES_MIN) return undefined;
+    const pooled = buffers.acquire(payloadBytes);
+    let put: StreamedPut | undefined;
+    if (payloadBytes >= streamedPutBytesMin) {
+      let req: FragmentRequest | undefined;
+      try {
+        req = decodeRequest(header);
+      } catch {
+        // malformed: the handler answers it with its coded error
+      }
+      if (req?.op === Op.PUT && !stopping && streaming < STREAMED_PUTS_MAX) {
+        put = new StreamedPut(store, req.id, pooled, payloadBytes);
+        streaming++;
       }
     }
+    receiving.set(pooled.buffer, { pooled, put });
+    if (put === undefined) return pooled;
+    const p = put;
+    return {
+      buffer: pooled,
+      onBytes: (n) => p.onBytes(n),
+      // The connection died mid-payload: give the record up, then recycle the buffer.
+      onAbandon: (reason) => void p.abandon(reason).finally(() => release(pooled)),
+    };
   };
 
   let transport: Transport | undefined;
@@ -131,12 +180,7 @@ export async function startStorageNode(config: StorageNodeConfig, options: { log
   try {
     transport = tcpTransport({ payloadBytesMax: config.fragmentBytesMax + 4096 })({});
     listener = await transport.listen(`${config.listen.host}:${config.listen.port}`, handler, {
-      payloadDestination: (_header, payloadBytes) => {
-        if (payloadBytes < POOLED_PAYLOAD_BYTES_MIN) return undefined;
-        const b = buffers.acquire(payloadBytes);
-        receiving.set(b.buffer, b);
-        return b;
-      },
+      payloadDestination,
       onError: (err) => log.warn({ err: { message: err.message, code: (err as { code?: string }).code } }, 'connection error'),
     });
     admin = await startAdminHttp({

@@ -83,7 +83,8 @@ describe('fragment service', () => {
   });
 
   test('puts received into pooled buffers: concurrent puts of distinct bytes, refused ones too, all read back intact', async () => {
-    const { client } = await start();
+    // Some streamed (written while they arrive, at most a few at once), the others received whole.
+    const { client } = await start({ streamedPutBytesMin: 128 * 1024 });
     // Sizes straddle the pooling threshold (64 KiB) and share size classes, so buffers are reused
     // across puts while others are still being received and written.
     const sizes = [64 * 1024, 100_000, 1000 * 1024, 1000 * 1024 - 7, 900_001, 200_000];
@@ -124,6 +125,70 @@ describe('fragment service', () => {
     // The connection still works.
     await client.put(f.id, f.header, bytes);
     expect((await client.get(f.id))?.bytes.equals(bytes)).toBe(true);
+  });
+
+  test('a streamed put (written while it arrives) is refused on a bad checksum or header, and nothing of it shows', async () => {
+    const { client, node } = await start({ streamedPutBytesMin: 128 * 1024 });
+    const bytes = Buffer.alloc(700_000);
+    for (let j = 0; j < bytes.length; j += 4096) bytes.writeUInt32LE((j * 2654435761) >>> 0, j);
+    const f = fragment('streamed', 1n, bytes);
+    const header = encodeRequest({ op: Op.PUT, id: encodeFragmentId(f.id) });
+    const corrupt = Buffer.from(bytes);
+    corrupt[500_000]! ^= 0x01;
+    await expect(client.peer.request({ header, payload: [encodeFragmentHeader(f.header), corrupt] })).rejects.toMatchObject({ code: 'TW_CHECKSUM_MISMATCH' });
+    const other = fragment('another', 1n, bytes);
+    await expect(client.peer.request({ header, payload: [encodeFragmentHeader(other.header), bytes] })).rejects.toMatchObject({ code: 'TW_FRAGMENT_MISMATCH' });
+    const short = bytes.subarray(0, 600_000);
+    await expect(client.peer.request({ header, payload: [encodeFragmentHeader(f.header), short] })).rejects.toMatchObject({ code: 'TW_CHECKSUM_MISMATCH' });
+    expect(node.store.capacity().fragmentCount).toBe(0);
+    expect(await client.get(f.id)).toBeUndefined();
+    // Not even an index rebuild finds them: a refused record never got its trailer.
+    await node.store.rebuildIndex();
+    expect(node.store.capacity().fragmentCount).toBe(0);
+    await client.put(f.id, f.header, bytes);
+    expect((await client.get(f.id))?.bytes.equals(bytes)).toBe(true);
+  });
+
+  test('a client that dies mid-payload: its record is abandoned, later puts are acknowledged, a rebuild does not bring it back', async () => {
+    const { client, node, dir } = await start({ streamedPutBytesMin: 128 * 1024 });
+    const bytes = Buffer.alloc(900_000, 7);
+    const lost = fragment('lost', 1n, bytes);
+    const header = encodeRequest({ op: Op.PUT, id: encodeFragmentId(lost.id) });
+    const payload = Buffer.concat([encodeFragmentHeader(lost.header), bytes]);
+    const prefix = Buffer.alloc(16);
+    prefix.writeUInt16LE(0x5754, 0);
+    prefix.writeUInt8(1, 2);
+    prefix.writeUInt8(1, 3); // REQUEST
+    prefix.writeUInt32LE(1, 4);
+    prefix.writeUInt32LE(header.length, 8);
+    prefix.writeUInt32LE(payload.length, 12);
+    const seqBefore = node.store.lastSeq;
+    const [host, port] = [node.dataAddress.slice(0, node.dataAddress.lastIndexOf(':')), Number(node.dataAddress.slice(node.dataAddress.lastIndexOf(':') + 1))];
+    const sock = connect({ host, port });
+    await new Promise<void>((resolve) => sock.on('connect', () => resolve()));
+    sock.write(Buffer.concat([prefix, header, payload.subarray(0, 400_000)]));
+    // The node has taken the record's place (its seq) once the header is in.
+    for (let i = 0; i < 5000 && node.store.lastSeq === seqBefore; i++) await new Promise((r) => setTimeout(r, 1));
+    expect(node.store.lastSeq).toBeGreaterThan(seqBefore);
+    expect(node.store.openPutStreams).toBe(1);
+    sock.destroy();
+    // The transport tells the node (onAbandon), which gives the record up at once, well before
+    // the store's idle bound (30 s) would; bounded wait, not a speed assertion.
+    const deadline = performance.now() + 10_000;
+    while (node.store.openPutStreams > 0 && performance.now() < deadline) await new Promise((r) => setTimeout(r, 2));
+    expect(node.store.openPutStreams).toBe(0);
+    const later = fragment('later', 1n, Buffer.alloc(300_000, 8));
+    await client.put(later.id, later.header, Buffer.alloc(300_000, 8));
+    expect(await client.get(lost.id)).toBeUndefined();
+    await node.stop();
+    const config = parseConfig(StorageNodeConfigSchema, { dataDir: dir, listen: { port: 0 }, admin: { port: 0 }, extentSizeBytes: 4 * 1024 * 1024, reserveBytes: 0 }) as StorageNodeConfig;
+    const again = await startStorageNode(config, { logger: quiet, rebuildIndex: true });
+    cleanups.push(() => again.stop());
+    const t = tcpTransport()({});
+    cleanups.push(() => t.close());
+    const c = new FragmentClient(await t.dial(again.dataAddress));
+    expect(await c.get(lost.id)).toBeUndefined();
+    expect((await c.get(later.id))?.bytes.equals(Buffer.alloc(300_000, 8))).toBe(true);
   });
 
   test('an oversized payload gets a coded error and the node keeps serving', async () => {
@@ -167,6 +232,7 @@ describe('fragment service', () => {
     expect(metrics).toMatch(/tw_storage_requests_total\{op="put",outcome="ok"\} 1/);
     expect(metrics).toMatch(/tw_storage_requests_total\{op="get",outcome="ok"\} 1/);
     expect(metrics).toMatch(/tw_storage_fragments 1/);
+    expect(metrics).toMatch(/tw_storage_put_streams 0/);
   });
 
   test('data survives a stop and a restart on the same folder', async () => {

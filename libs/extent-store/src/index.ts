@@ -19,6 +19,7 @@ export {
   type ListOptions,
   type ListPage,
   type PutOptions,
+  type PutStream,
 } from './extent-store.js';
 export { extentErrors, type ExtentErrorCode } from './errors.js';
 export type { FileHandle, FileLayer, OpenMode } from './file-layer.js';

@@ -52,3 +52,6 @@ export const EXTENT_NO_MAX = 0xffff_ffff;
 
 /** The persisted high-water mark of an extent moves ahead in steps of this (one synced index write each). */
 export const HWM_STEP_BYTES = 64 * 1024 * 1024;
+
+/** A put stream (beginPut) with no write or finish for this long is abandoned (default). */
+export const PUT_STREAM_IDLE_MS_DEFAULT = 30_000;

@@ -24,7 +24,7 @@ afterEach(async () => {
   dirs.cleanup();
 });
 
-async function runAndKill(dir: string, seed: number): Promise<{ puts: Set<number>; deletes: Set<number>; deleting: Set<number>; lastAck: number }> {
+async function runAndKill(dir: string, seed: number): Promise<{ puts: Set<number>; deletes: Set<number>; deleting: Set<number>; abandoned: Set<number>; lastAck: number }> {
   const rand = mulberry32(seed);
   const killAfterAcks = 20 + Math.floor(rand() * 120);
   const extraDelayMs = Math.floor(rand() * 15);
@@ -36,6 +36,7 @@ async function runAndKill(dir: string, seed: number): Promise<{ puts: Set<number
   const puts = new Set<number>();
   const deletes = new Set<number>();
   const deleting = new Set<number>();
+  const abandoned = new Set<number>();
   let acks = 0;
   let lastAck = -1;
   let stderr = '';
@@ -53,6 +54,8 @@ async function runAndKill(dir: string, seed: number): Promise<{ puts: Set<number
         puts.add(Number(n));
         lastAck = Math.max(lastAck, Number(n));
         acks++;
+      } else if (kind === 'X') {
+        abandoned.add(Number(n));
       } else if (kind === 'd') {
         deleting.add(Number(n));
       } else if (kind === 'D') {
@@ -70,7 +73,7 @@ async function runAndKill(dir: string, seed: number): Promise<{ puts: Set<number
   if (killTimer) clearTimeout(killTimer);
   expect(child.signalCode, `child exited by itself: ${stderr}`).toBe('SIGKILL');
   expect(acks, `child acknowledged too little before the kill: ${stderr}`).toBeGreaterThanOrEqual(killAfterAcks);
-  return { puts, deletes, deleting, lastAck };
+  return { puts, deletes, deleting, abandoned, lastAck };
 }
 
 describe('the data folder lock', () => {
@@ -104,11 +107,16 @@ describe('crash test: SIGKILL a writing process, reopen, verify', () => {
   for (const seed of [11, 22, 33, 44, 55]) {
     it(`seed ${seed}`, async () => {
       const dir = dirs.make(`crash${seed}`);
-      const { puts, deletes, deleting, lastAck } = await runAndKill(dir, seed);
+      const { puts, deletes, deleting, abandoned, lastAck } = await runAndKill(dir, seed);
       store = await openExtentStore({ dir, extentSizeBytes: 2 * 1024 * 1024, reserveBytes: 0 });
+      expect(abandoned.size, 'some streaming puts were abandoned before the kill').toBeGreaterThan(0);
       let extra = 0;
       for (let n = 0; n <= lastAck + 64; n++) {
         const got = await store.get(Buffer.from(`c-${n}`));
+        if (abandoned.has(n)) {
+          expect(got, `streaming put ${n} was abandoned but reads back`).toBeUndefined();
+          continue;
+        }
         if (deletes.has(n)) {
           expect(got, `fragment ${n} was deleted (acknowledged) but reads back`).toBeUndefined();
           continue;

@@ -277,6 +277,174 @@ export function transportComplianceSuite(backend: ComplianceBackend): void {
       });
     });
 
+    describe('payload progress (PayloadSink)', () => {
+      /** A listener whose payloadDestination hands out a sink that logs every event. */
+      const sinkServer = async (
+        handler: RequestHandler,
+        hooks: { onBytes?: (n: number, listener: Listener, which: number) => void } = {},
+      ): Promise<{ listener: Listener; peer: Peer; events: string[]; buffers: Buffer[]; progress: number[][] }> => {
+        const server = await make();
+        const client = await make();
+        const events: string[] = [];
+        const buffers: Buffer[] = [];
+        const progress: number[][] = [];
+        const listener: Listener = await server.listen(
+          backend.listenAddress(),
+          (req, ctx) => {
+            events.push(`handler:${str(req.header)}`);
+            return handler(req, ctx);
+          },
+          {
+            payloadDestination: (header, bytes) => {
+              const name = str(header);
+              const buffer = Buffer.alloc(bytes + 100);
+              const seen: number[] = [];
+              const which = buffers.length;
+              buffers.push(buffer);
+              progress.push(seen);
+              events.push(`dest:${name}`);
+              return {
+                buffer,
+                onBytes: (n) => {
+                  seen.push(n);
+                  hooks.onBytes?.(n, listener, which);
+                },
+                onAbandon: (reason) => events.push(`abandon:${name}:${isTwError(reason) ? reason.code : 'uncoded'}`),
+              };
+            },
+          },
+        );
+        const peer = await client.dial(listener.address);
+        return { listener, peer, events, buffers, progress };
+      };
+
+      it('reports bytes in increasing order, each reported prefix final, the last report before the handler', async () => {
+        const checks: boolean[] = [];
+        const expectedOf: Buffer[] = [];
+        const { peer, events, buffers, progress } = await sinkServer((req) => ({ header: req.header, payload: req.payload.subarray(0, 8) }), {
+          onBytes: (n, _listener, which) => {
+            // The prefix reported is already the payload's bytes (checked while the rest arrives).
+            checks.push(buffers[which]!.subarray(0, n).equals(expectedOf[which]!.subarray(0, n)));
+          },
+        });
+        const sizes = [1, 70_000, 5 * MiB + 7];
+        for (const [i, size] of sizes.entries()) {
+          const expected = pattern(size, 40 + i);
+          expectedOf.push(expected);
+          const r = await peer.request({ header: text(`p${i}`), payload: expected });
+          expect(str(r.header)).toBe(`p${i}`);
+          const seen = progress[i]!;
+          expect(seen.length).toBeGreaterThan(0);
+          for (let k = 1; k < seen.length; k++) expect(seen[k]!).toBeGreaterThan(seen[k - 1]!);
+          expect(seen[seen.length - 1]).toBe(size);
+          expect(buffers[i]!.subarray(0, size).equals(expected)).toBe(true);
+        }
+        expect(checks.length).toBeGreaterThan(0);
+        expect(checks.every((c) => c)).toBe(true);
+        expect(events).toEqual(['dest:p0', 'handler:p0', 'dest:p1', 'handler:p1', 'dest:p2', 'handler:p2']);
+      });
+
+      it('tells the sink (onAbandon, once, no handler) when the connection dies mid-payload; the call fails with a code', async () => {
+        let killed = false;
+        let afterAbandon = 0;
+        const { peer, events } = await sinkServer((req) => ({ header: req.header }), {
+          onBytes: (_n, listener) => {
+            if (events.some((e) => e.startsWith('abandon:'))) afterAbandon++;
+            if (!killed) {
+              killed = true;
+              void listener.abort();
+            }
+          },
+        });
+        const err = await rejection(peer.request({ header: text('dies'), payload: pattern(24 * MiB, 5) }));
+        expect(err.code).toMatch(/^TW_TRANSPORT_(CONNECTION_CLOSED|CONNECT_FAILED)$/);
+        await eventually(() => events.length >= 2, 'the sink learned the payload is lost');
+        expect(events).toEqual(['dest:dies', 'abandon:dies:TW_TRANSPORT_CONNECTION_CLOSED']);
+        expect(afterAbandon).toBe(0);
+      });
+
+      it('fails the call with the error of a sink that throws, abandons it once, and keeps the connection', async () => {
+        const { peer, events } = await sinkServer((req) => ({ header: req.header }), {
+          onBytes: () => {
+            if (!events.includes('handler:ok')) throw new TwError('TW_COMPLIANCE_SINK_FAILED', 'disk gone');
+          },
+        });
+        const err = await rejection(peer.request({ header: text('bad'), payload: pattern(3 * MiB, 6) }));
+        expect(err.code).toBe('TW_COMPLIANCE_SINK_FAILED');
+        await eventually(() => events.includes('abandon:bad:TW_COMPLIANCE_SINK_FAILED'), 'the sink was abandoned');
+        expect(events.filter((e) => e.endsWith(':bad') || e.includes(':bad:'))).toEqual(['dest:bad', 'abandon:bad:TW_COMPLIANCE_SINK_FAILED']);
+        // Next request on the same connection: the handler now runs (the hook throws only before it has).
+        events.push('handler:ok');
+        const r = await peer.request({ header: text('next'), payload: pattern(2 * MiB, 7) });
+        expect(str(r.header)).toBe('next');
+      });
+
+      it('reports response bytes landing in `into` (onPayloadBytes): increasing, each prefix final, the last before resolve', async () => {
+        const { peer } = await pair(echo);
+        for (const [i, size] of [1, 70_000, 6 * MiB + 3].entries()) {
+          const expected = pattern(size, 60 + i);
+          const into = Buffer.alloc(size + 10);
+          const seen: number[] = [];
+          let prefixesOk = true;
+          let resolved = false;
+          const call = peer.request(
+            { header: text('r'), payload: expected },
+            {
+              into,
+              onPayloadBytes: (n) => {
+                if (resolved) prefixesOk = false;
+                seen.push(n);
+                if (!into.subarray(0, n).equals(expected.subarray(0, n))) prefixesOk = false;
+              },
+            },
+          );
+          const r = await call.then((v) => ((resolved = true), v));
+          expect(r.payload.length).toBe(size);
+          expect(prefixesOk).toBe(true);
+          expect(seen.length).toBeGreaterThan(0);
+          for (let k = 1; k < seen.length; k++) expect(seen[k]!).toBeGreaterThan(seen[k - 1]!);
+          expect(seen[seen.length - 1]).toBe(size);
+        }
+        // A hook that throws fails its call with the error; the connection goes on.
+        const err = await rejection(
+          peer.request(
+            { header: text('t'), payload: pattern(3 * MiB, 1) },
+            {
+              into: Buffer.alloc(3 * MiB),
+              onPayloadBytes: () => {
+                throw new TwError('TW_COMPLIANCE_HOOK_FAILED', 'hash pipeline gone');
+              },
+            },
+          ),
+        );
+        expect(err.code).toBe('TW_COMPLIANCE_HOOK_FAILED');
+        const r = await peer.request({ header: text('n'), payload: pattern(2 * MiB, 2) }, { into: Buffer.alloc(2 * MiB) });
+        expect(hasPattern(r.payload, 2)).toBe(true);
+      });
+
+      it('gives every request exactly one outcome, handler or onAbandon, under client aborts (seeded)', async () => {
+        const rnd = seededRandom(99);
+        const { peer, events } = await sinkServer(async (req) => ({ header: req.header }));
+        const calls: Promise<unknown>[] = [];
+        for (let i = 0; i < 12; i++) {
+          const controller = new AbortController();
+          const call = peer.request({ header: text(`a${i}`), payload: pattern(Math.floor(rnd() * 3 * MiB) + 1, i) }, { signal: controller.signal });
+          calls.push(call.catch((e: unknown) => e));
+          if (rnd() < 0.5) setTimeout(() => controller.abort(new Error('test abort')), Math.floor(rnd() * 3));
+        }
+        await Promise.all(calls);
+        // Every request whose destination was asked ends once (aborted calls may still run: the
+        // frame was on the wire); the connection still serves.
+        const r = await peer.request({ header: text('after'), payload: pattern(1000, 1) });
+        expect(str(r.header)).toBe('after');
+        for (let i = 0; i < 12; i++) {
+          const asked = events.filter((e) => e === `dest:a${i}`).length;
+          const ends = events.filter((e) => e === `handler:a${i}` || e.startsWith(`abandon:a${i}:`)).length;
+          expect(ends).toBe(asked);
+        }
+      });
+    });
+
     describe('aborts', () => {
       it('rejects a call whose signal is already aborted without sending it', async () => {
         let calls = 0;

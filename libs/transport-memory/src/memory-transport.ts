@@ -15,6 +15,7 @@ import {
   type OutgoingRequest,
   type Payload,
   type PayloadDestination,
+  type PayloadSink,
   type Peer,
   type RequestHandler,
   type RequestOptions,
@@ -141,6 +142,7 @@ interface Limits {
 interface PendingCall {
   readonly bytes: number;
   readonly into: Uint8Array | undefined;
+  readonly onPayloadBytes: ((receivedBytes: number) => void) | undefined;
   readonly resolve: (r: Response) => void;
   readonly reject: (e: TwError) => void;
   readonly detach: () => void;
@@ -187,7 +189,7 @@ class MemoryPeer implements Peer {
   }
 
   request(request: OutgoingRequest, options: RequestOptions = {}): Promise<Response> {
-    const { signal, into } = options;
+    const { signal, into, onPayloadBytes } = options;
     if (this.state === 'closed') return Promise.reject(transportErrors.create('TW_TRANSPORT_CLOSED', `peer ${this.address} is closed`));
     if (this.state === 'broken') return Promise.reject(transportErrors.create('TW_TRANSPORT_CONNECTION_CLOSED', `connection to ${this.address} is gone`, { cause: this.brokenError }));
     if (signal?.aborted) return Promise.reject(transportErrors.create('TW_TRANSPORT_ABORTED', 'request aborted before it was sent', { cause: signal.reason }));
@@ -203,7 +205,7 @@ class MemoryPeer implements Peer {
       );
     }
     return new Promise<Response>((resolve, reject) => {
-      const send = (): void => this.send(request, bytes, into, signal, resolve, reject);
+      const send = (): void => this.send(request, bytes, into, signal, resolve, reject, onPayloadBytes);
       if (this.waiters.length === 0 && this.admits(bytes)) {
         send();
         return;
@@ -246,6 +248,7 @@ class MemoryPeer implements Peer {
     signal: AbortSignal | undefined,
     resolve: (r: Response) => void,
     reject: (e: TwError) => void,
+    onPayloadBytes?: (receivedBytes: number) => void,
   ): void {
     let id = this.nextId;
     while (this.pending.has(id)) id = id >= 0xffffffff ? 1 : id + 1;
@@ -260,7 +263,7 @@ class MemoryPeer implements Peer {
       signal.addEventListener('abort', onAbort, { once: true });
       detach = () => signal.removeEventListener('abort', onAbort);
     }
-    this.pending.set(id, { bytes, into, resolve, reject, detach });
+    this.pending.set(id, { bytes, into, onPayloadBytes, resolve, reject, detach });
     this.inflightBytes += bytes;
     // Crossing the wire copies: the caller may reuse its buffers once the call settles.
     this.conn.sendToServer({ t: 'req', id, header: Buffer.from(request.header), payload: copyPayload(request.payload) });
@@ -288,6 +291,15 @@ class MemoryPeer implements Peer {
         return;
       }
       call.into.set(m.payload);
+      if (m.payload.length > 0 && call.onPayloadBytes !== undefined) {
+        // Messages arrive whole: one progress report with every byte.
+        try {
+          call.onPayloadBytes(m.payload.length);
+        } catch (err) {
+          call.reject(err as TwError);
+          return;
+        }
+      }
       call.resolve({ header: m.header, payload: call.into.subarray(0, m.payload.length) });
       return;
     }
@@ -330,10 +342,14 @@ class MemoryPeer implements Peer {
   }
 }
 
+/** A request waiting for a handler slot; `abandon` tells its PayloadSink if it never runs. */
+type Backlogged = Extract<ToServer, { t: 'req' }> & { abandon?: (reason: Error) => void };
+
 /** The server end of one connection. */
 class ServerSide {
   readonly running = new Map<number, AbortController>();
-  private readonly backlog: Extract<ToServer, { t: 'req' }>[] = [];
+  private readonly backlog: Backlogged[] = [];
+  private gone = false;
   private idle: (() => void) | undefined;
   private receiving = 0;
   draining = false;
@@ -348,6 +364,9 @@ class ServerSide {
   ) {
     conn.onServerMessage = (m) => this.receive(m);
     conn.onServerClosed = () => {
+      this.gone = true;
+      const lost = transportErrors.create('TW_TRANSPORT_CONNECTION_CLOSED', 'client connection closed before the request ran');
+      for (const b of this.backlog) b.abandon?.(lost);
       for (const c of this.running.values()) c.abort(transportErrors.create('TW_TRANSPORT_CONNECTION_CLOSED', 'client connection closed'));
       this.running.clear();
       this.backlog.length = 0;
@@ -389,9 +408,9 @@ class ServerSide {
     }
     // The hook may start a graceful close; this request, already in, must still be served.
     this.receiving++;
-    let into: Uint8Array | undefined;
+    let dest: Uint8Array | PayloadSink | undefined;
     try {
-      into = m.payload.length > 0 ? this.payloadDestination?.(m.header, m.payload.length) : undefined;
+      dest = m.payload.length > 0 ? this.payloadDestination?.(m.header, m.payload.length) : undefined;
     } catch (err) {
       // The server's hook failed: that request fails with the hook's error, the connection lives.
       this.receiving--;
@@ -400,15 +419,53 @@ class ServerSide {
       return;
     }
     this.receiving--;
-    if (into !== undefined && into.length >= m.payload.length) {
+    const sink = dest === undefined || dest instanceof Uint8Array ? undefined : dest;
+    const into = sink === undefined ? (dest as Uint8Array | undefined) : sink.buffer;
+    let entry: Backlogged = m;
+    if (sink !== undefined) {
+      // Messages arrive whole: one progress report with every byte, then the handler (or, if the
+      // connection died meanwhile, or the sink failed, onAbandon instead).
+      const abandon = (reason: Error): void => {
+        try {
+          sink.onAbandon?.(reason);
+        } catch (err) {
+          this.onError(err as Error);
+        }
+      };
+      let failure: unknown;
+      if (sink.buffer.length < m.payload.length) {
+        failure = transportErrors.create('TW_TRANSPORT_DESTINATION_TOO_SMALL', `payloadDestination gave ${sink.buffer.length} bytes for a ${m.payload.length}-byte payload`, {
+          details: { payloadBytes: m.payload.length, destinationBytes: sink.buffer.length },
+        });
+      } else {
+        into!.set(m.payload);
+        try {
+          sink.onBytes?.(m.payload.length);
+        } catch (err) {
+          failure = err;
+          this.onError(err as Error);
+        }
+      }
+      if (failure !== undefined) {
+        abandon(failure instanceof Error ? failure : new Error(String(failure)));
+        this.conn.sendToClient({ t: 'err', id: m.id, error: toWire(failure) });
+        if (this.running.size === 0 && this.backlog.length === 0) this.idle?.();
+        return;
+      }
+      if (this.gone) {
+        abandon(transportErrors.create('TW_TRANSPORT_CONNECTION_CLOSED', 'client connection closed while a request payload was arriving'));
+        return;
+      }
+      entry = { ...m, payload: Buffer.from(into!.buffer, into!.byteOffset, m.payload.length), abandon };
+    } else if (into !== undefined && into.length >= m.payload.length) {
       into.set(m.payload);
-      m = { ...m, payload: Buffer.from(into.buffer, into.byteOffset, m.payload.length) };
+      entry = { ...m, payload: Buffer.from(into.buffer, into.byteOffset, m.payload.length) };
     }
-    if (this.running.size >= this.limits.serverInflightMax) this.backlog.push(m);
-    else this.run(m);
+    if (this.running.size >= this.limits.serverInflightMax) this.backlog.push(entry);
+    else this.run(entry);
   }
 
-  private run(m: Extract<ToServer, { t: 'req' }>): void {
+  private run(m: Backlogged): void {
     const controller = new AbortController();
     this.running.set(m.id, controller);
     void (async () => {

@@ -18,6 +18,7 @@ interface PendingCall {
   readonly id: number;
   readonly bytes: number;
   readonly into: Uint8Array | undefined;
+  readonly onPayloadBytes: ((receivedBytes: number) => void) | undefined;
   readonly resolve: (r: Response) => void;
   readonly reject: (e: TwError) => void;
   /** The plan whose payload is being received, while it is. */
@@ -108,14 +109,20 @@ export class ClientConnection implements FrameSink {
   }
 
   /** Sends one request; the caller checked `admits`. */
-  call(header: Uint8Array, payload: Payload | undefined, into: Uint8Array | undefined, signal: AbortSignal | undefined): Promise<Response> {
+  call(
+    header: Uint8Array,
+    payload: Payload | undefined,
+    into: Uint8Array | undefined,
+    signal: AbortSignal | undefined,
+    onPayloadBytes?: (receivedBytes: number) => void,
+  ): Promise<Response> {
     const chunks = payloadChunks(payload);
     const bytes = chunksBytes(chunks);
     let id = this.nextId;
     while (this.pending.has(id)) id = id >= 0xffffffff ? 1 : id + 1;
     this.nextId = id >= 0xffffffff ? 1 : id + 1;
     return new Promise<Response>((resolve, reject) => {
-      const call: PendingCall = { id, bytes, into, resolve, reject, plan: undefined, detach: undefined };
+      const call: PendingCall = { id, bytes, into, onPayloadBytes, resolve, reject, plan: undefined, detach: undefined };
       if (signal !== undefined) {
         const onAbort = (): void => this.abort(call, signal.reason);
         signal.addEventListener('abort', onAbort, { once: true });
@@ -166,9 +173,26 @@ export class ClientConnection implements FrameSink {
       call.reject(transportErrors.create('TW_TRANSPORT_DESTINATION_TOO_SMALL', `response payload of ${prefix.payloadBytes} bytes does not fit the destination of ${call.into.length}`, { details: { payloadBytes: prefix.payloadBytes, destinationBytes: call.into.length } }));
       return { mode: 'discard', complete: () => undefined };
     }
+    const progress = call.into === undefined ? undefined : call.onPayloadBytes;
     const plan: PayloadPlan = {
       mode: call.into === undefined ? 'own' : 'into',
       ...(call.into === undefined ? {} : { into: call.into }),
+      ...(progress === undefined
+        ? {}
+        : {
+            progress: (received: number) => {
+              try {
+                progress(received);
+              } catch (err) {
+                // The caller's hook failed: the call fails with its error, the rest is discarded.
+                if (this.pending.get(call.id) !== call) return;
+                this.reader.abandon(plan);
+                this.settle(call);
+                if (this.open) this.socket.write(encodeFrameHead(FrameKind.CANCEL, call.id, new Uint8Array(0), 0));
+                call.reject(err as TwError);
+              }
+            },
+          }),
       complete: (payload) => {
         this.settle(call);
         call.resolve({ header, payload: payload.length === 0 && call.into !== undefined ? call.into.subarray(0, 0) : payload });

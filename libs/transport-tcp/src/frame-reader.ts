@@ -14,6 +14,13 @@ export interface PayloadPlan {
   readonly into?: Uint8Array;
   /** Called once the whole payload is in (empty for discard). */
   complete(payload: Buffer): void;
+  /**
+   * 'into' only: called as payload bytes land, with the count in so far (strictly increasing; the
+   * last call, with the full length, comes just before `complete`).
+   */
+  progress?(receivedBytes: number): void;
+  /** Called instead of `complete` when the stream fails (`fail`) while this payload is arriving. */
+  abandoned?(reason: Error): void;
 }
 
 export interface FrameSink {
@@ -97,10 +104,25 @@ export class FrameReader {
       // The bytes landed where the payload goes (or, if abandoned since, in a buffer nobody reads).
       assert(this.state === State.Payload && n <= this.prefix!.payloadBytes - this.fill, 'direct read overran its payload');
       this.fill += n;
+      if (n > 0) this.plan.progress?.(this.fill);
       if (this.fill === this.prefix!.payloadBytes) this.finishPayload();
       return;
     }
     this.consume(into as Buffer, n, false);
+  }
+
+  /**
+   * The stream is over (connection closed or destroyed): a payload still arriving will never be
+   * complete, so its plan learns it; nothing is parsed any more.
+   */
+  fail(reason: Error): void {
+    if (this.failed) return;
+    this.failed = true;
+    const plan = this.plan;
+    const arriving = this.state === State.Payload;
+    this.plan = discardPlan;
+    this.target = undefined;
+    if (arriving) plan.abandoned?.(reason);
   }
 
   /**
@@ -171,6 +193,7 @@ export class FrameReader {
           if (this.target !== undefined) this.target.set(buf.subarray(off, off + k), this.fill);
           this.fill += k;
           off += k;
+          if (k > 0) this.plan.progress?.(this.fill);
           if (this.fill === total) this.finishPayload();
           break;
         }

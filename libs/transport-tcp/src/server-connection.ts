@@ -1,6 +1,6 @@
 import { Socket } from 'node:net';
 import { TwError } from '@tw/errors';
-import { CONNECTION_REQUEST_ID, FrameKind, HEADER_BYTES_MAX, transportErrors, type PayloadDestination, type RequestHandler } from '@tw/transport';
+import { CONNECTION_REQUEST_ID, FrameKind, HEADER_BYTES_MAX, transportErrors, type PayloadDestination, type PayloadSink, type RequestHandler } from '@tw/transport';
 import { chunksBytes, encodeFrameHead, encodeRemoteError, payloadChunks, type FramePrefix } from './frame.js';
 import { FrameReader, type FrameSink, type PayloadPlan } from './frame-reader.js';
 import { PROTOCOL_ERROR_LINGER_MS, SERVER_WRITE_BUFFER_HIGH_BYTES } from './limits.js';
@@ -60,6 +60,7 @@ export class ServerConnection implements FrameSink {
     });
     this.closed = new Promise((resolve) =>
       socket.once('close', () => {
+        this.reader.fail(transportErrors.create('TW_TRANSPORT_CONNECTION_CLOSED', 'client connection closed while a request payload was arriving'));
         this.abortAll(transportErrors.create('TW_TRANSPORT_CONNECTION_CLOSED', 'client connection closed'));
         this.idleWaiter?.();
         resolve();
@@ -98,20 +99,75 @@ export class ServerConnection implements FrameSink {
     const controller = new AbortController();
     this.running.set(prefix.id, controller);
     this.updateFlow();
-    const complete = (payload: Buffer): void => void this.dispatch(prefix.id, header, payload, controller);
-    let into: Uint8Array | undefined;
+    const id = prefix.id;
+    const complete = (payload: Buffer): void => void this.dispatch(id, header, payload, controller);
+    let dest: Uint8Array | PayloadSink | undefined;
     try {
-      into = prefix.payloadBytes > 0 ? this.options.payloadDestination?.(header, prefix.payloadBytes) : undefined;
+      dest = prefix.payloadBytes > 0 ? this.options.payloadDestination?.(header, prefix.payloadBytes) : undefined;
     } catch (err) {
       // The server's hook failed: that request fails with the hook's error, the connection lives.
-      this.running.delete(prefix.id);
-      this.updateFlow();
-      if (this.running.size === 0) this.idleWaiter?.();
-      const id = prefix.id;
+      this.settleWithoutHandler(id, controller);
       return { mode: 'discard', complete: () => this.writeError(id, err) };
     }
-    if (into !== undefined && into.length >= prefix.payloadBytes) return { mode: 'into', into, complete };
-    return { mode: 'own', complete };
+    if (dest === undefined) return { mode: 'own', complete };
+    if (dest instanceof Uint8Array) return dest.length >= prefix.payloadBytes ? { mode: 'into', into: dest, complete } : { mode: 'own', complete };
+    return this.sinkPlan(id, prefix.payloadBytes, dest, controller, complete);
+  }
+
+  /** A plan that reports progress to a PayloadSink and tells it when the payload is lost. */
+  private sinkPlan(id: number, payloadBytes: number, sink: PayloadSink, controller: AbortController, complete: (payload: Buffer) => void): PayloadPlan {
+    const abandon = (reason: Error): void => {
+      try {
+        sink.onAbandon?.(reason);
+      } catch (err) {
+        this.options.onError(err as Error);
+      }
+    };
+    if (sink.buffer.length < payloadBytes) {
+      const err = transportErrors.create('TW_TRANSPORT_DESTINATION_TOO_SMALL', `payloadDestination gave ${sink.buffer.length} bytes for a ${payloadBytes}-byte payload`, {
+        details: { payloadBytes, destinationBytes: sink.buffer.length },
+      });
+      this.settleWithoutHandler(id, controller);
+      abandon(err);
+      return { mode: 'discard', complete: () => this.writeError(id, err) };
+    }
+    // A sink that throws stops getting progress; the payload is still received to its end (so
+    // no read lands in its buffer after onAbandon), then the request fails with the error.
+    let sinkError: unknown;
+    const onBytes = sink.onBytes;
+    return {
+      mode: 'into',
+      into: sink.buffer,
+      progress:
+        onBytes === undefined
+          ? undefined
+          : (received) => {
+              if (sinkError !== undefined) return;
+              try {
+                onBytes(received);
+              } catch (err) {
+                sinkError = err;
+                this.options.onError(err as Error);
+              }
+            },
+      complete: (payload) => {
+        if (sinkError === undefined) {
+          complete(payload);
+          return;
+        }
+        this.settleWithoutHandler(id, controller);
+        abandon(sinkError instanceof Error ? sinkError : new Error(String(sinkError)));
+        this.writeError(id, sinkError);
+      },
+      abandoned: abandon,
+    };
+  }
+
+  /** A request that was counted as running ends without its handler. */
+  private settleWithoutHandler(id: number, controller: AbortController): void {
+    if (this.running.get(id) === controller) this.running.delete(id);
+    this.updateFlow();
+    if (this.running.size === 0) this.idleWaiter?.();
   }
 
   onMalformed(error: TwError): void {

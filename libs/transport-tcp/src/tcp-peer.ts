@@ -75,7 +75,7 @@ export class TcpPeer implements Peer {
   }
 
   async request(request: OutgoingRequest, options: RequestOptions = {}): Promise<Response> {
-    const { signal, into } = options;
+    const { signal, into, onPayloadBytes } = options;
     if (this.isClosed) throw transportErrors.create('TW_TRANSPORT_CLOSED', `peer ${this.address} is closed`);
     if (signal?.aborted) throw transportErrors.create('TW_TRANSPORT_ABORTED', 'request aborted before it was sent', { cause: signal.reason });
     if (request.header.length > HEADER_BYTES_MAX) {
@@ -91,8 +91,8 @@ export class TcpPeer implements Peer {
     this.pendingCount++;
     try {
       const conn = this.pick(bytes);
-      if (conn !== undefined) return await conn.call(request.header, chunks, into, signal);
-      return await this.waitForSlot(bytes, signal, (c) => c.call(request.header, chunks, into, signal));
+      if (conn !== undefined) return await conn.call(request.header, chunks, into, signal, onPayloadBytes);
+      return await this.waitForSlot(bytes, signal, (c) => c.call(request.header, chunks, into, signal, onPayloadBytes));
     } finally {
       this.pendingCount--;
     }

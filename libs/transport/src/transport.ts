@@ -43,6 +43,17 @@ export interface RequestOptions {
    */
   readonly into?: Uint8Array;
   /**
+   * With `into`: called as response payload bytes land in it, with the count in so far, so a
+   * caller can hash or forward the first bytes while the rest is on the wire. Strictly increasing
+   * counts; when it runs, `into[0, receivedBytes)` holds the payload's first bytes and is never
+   * written again by this call. The last call, with the full length, comes before the promise
+   * resolves. Never called after the call settled (aborted, failed). Runs on the receive path:
+   * return quickly, do not throw (a throw fails the call with that error; the rest of the payload
+   * is then discarded, not written into `into`). Backends may report in any steps (per socket
+   * read, or once with everything).
+   */
+  readonly onPayloadBytes?: (receivedBytes: number) => void;
+  /**
    * Aborts the call: it rejects at once with TW_TRANSPORT_ABORTED (the signal's reason as
    * cause), the peer's handler is told (its signal aborts), and the late response is discarded.
    */
@@ -129,13 +140,43 @@ export interface Listener {
 
 /**
  * Picks where a request's payload is received, once its header is in: a buffer of at least
- * `payloadBytes` (the handler's `req.payload` is then a view of it), or undefined to let the
- * transport allocate one. Lets a server receive into pooled, pre-faulted or aligned buffers (a
- * storage node: straight into a direct-I/O write buffer) instead of a fresh allocation per
- * request, which at 8 MiB costs more than the copy itself. The buffer stays the server's: the
- * transport writes into it only until the handler is called (or the connection dies first).
+ * `payloadBytes` (the handler's `req.payload` is then a view of it), a PayloadSink (the same, plus
+ * progress as the bytes arrive), or undefined to let the transport allocate one. Lets a server
+ * receive into pooled, pre-faulted or aligned buffers (a storage node: straight into a direct-I/O
+ * write buffer) instead of a fresh allocation per request, which at 8 MiB costs more than the
+ * copy itself. The buffer stays the server's: the transport writes into it only until the handler
+ * is called (or the connection dies first). A throw fails that request with the thrown error (the
+ * connection stays up; the payload is discarded).
  */
-export type PayloadDestination = (header: Buffer, payloadBytes: number) => Uint8Array | undefined;
+export type PayloadDestination = (header: Buffer, payloadBytes: number) => Uint8Array | PayloadSink | undefined;
+
+/**
+ * A payload destination that also watches the payload arrive, so a server can work on the first
+ * bytes (hash them, write them to disk) while the rest is still on the wire.
+ *
+ * Ordering and ownership, for one request:
+ * - `onBytes(receivedBytes)` runs zero or more times, synchronously from the transport's receive
+ *   path, with strictly increasing counts. When it runs, `buffer[0, receivedBytes)` holds the
+ *   payload's first bytes and the transport never writes them again; bytes past it are not yet
+ *   valid. A backend may report in any steps (per socket read, or once with everything).
+ * - Then exactly one of: the handler is called (after a last `onBytes(payloadBytes)`: the whole
+ *   payload is in), or `onAbandon(reason)` runs once (the connection died or was aborted, the
+ *   listener was aborted, or the client cancelled the call before its payload was all in) and the
+ *   handler is never called for this request. After `onAbandon` the transport writes nothing more
+ *   into `buffer`, so the server may take it back at once.
+ * - Both callbacks must not throw and should return quickly (they run on the receive path): start
+ *   asynchronous work, do not await it there. A throw is reported to ListenOptions.onError and the
+ *   request is treated as abandoned (`onAbandon` runs, the handler is not called, the caller gets
+ *   the error).
+ */
+export interface PayloadSink {
+  /** Where the payload is received: at least `payloadBytes` long. */
+  readonly buffer: Uint8Array;
+  /** Progress: `buffer[0, receivedBytes)` is final (see the ordering above). */
+  readonly onBytes?: (receivedBytes: number) => void;
+  /** The payload will never be complete and the handler will not run; `reason` is a TW_TRANSPORT_* error. */
+  readonly onAbandon?: (reason: Error) => void;
+}
 
 export interface ListenOptions {
   /** Where request payloads are received; default: a fresh buffer per payload. */
