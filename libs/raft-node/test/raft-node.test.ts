@@ -146,6 +146,30 @@ async function until(cond: () => boolean, what: string, timeoutMs = 15_000): Pro
   }
 }
 
+/**
+ * Proposes on whichever member leads now. With 100 ms election timeouts a loaded machine (CI runs
+ * many suites at once) can stall heartbeats long enough for leadership to move between two
+ * proposals; the test is about what happens after, so a refusal is retried on the new leader
+ * (KvApp's sets are idempotent, so an entry applied twice changes nothing).
+ */
+async function proposeOnLeader(members: Member[], data: Buffer): Promise<void> {
+  let last: unknown;
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const l = leaderOf(members);
+    if (l !== undefined) {
+      try {
+        await l.node.propose(data);
+        return;
+      } catch (err) {
+        if ((err as { code?: string }).code !== 'TW_RAFT_NODE_NOT_LEADER') throw err;
+        last = err;
+      }
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error(`no leader took the proposal: ${String(last)}`);
+}
+
 function leaderOf(members: Member[]): Member | undefined {
   return members.find((m) => m.node.isLeader);
 }
@@ -227,15 +251,16 @@ describe('RaftNode', () => {
     const net = new Net();
     const members = await cluster(net, 3);
     await until(() => leaderOf(members) !== undefined, 'a leader');
+    for (let i = 0; i < 20; i++) await proposeOnLeader(members, Buffer.from(`a${i}=1`));
+    // "Kill" the leader: stop its node and cut it off.
+    await until(() => leaderOf(members) !== undefined, 'a leader');
     const first = leaderOf(members)!;
-    for (let i = 0; i < 20; i++) await first.node.propose(Buffer.from(`a${i}=1`));
-    // "Kill" it: stop its node and cut it off.
     net.cut.add(first.id);
     await first.node.stop();
     const rest = members.filter((m) => m !== first);
     await until(() => leaderOf(rest) !== undefined, 'a new leader');
-    const second = leaderOf(rest)!;
-    for (let i = 0; i < 20; i++) await second.node.propose(Buffer.from(`b${i}=2`));
+    for (let i = 0; i < 20; i++) await proposeOnLeader(rest, Buffer.from(`b${i}=2`));
+    const second = leaderOf(rest) ?? rest[0]!;
     // Restart the old leader from its folder with a fresh application (state is rebuilt from the log).
     await first.log.close();
     net.cut.delete(first.id);
