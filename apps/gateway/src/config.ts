@@ -73,7 +73,7 @@ const schema = Type.Object(
               minLength: 2,
               pattern: '^/',
               description:
-                'Absolute folder (tmpfs, e.g. under /dev/shm) where DELIVER writes values into files that clients on this host created there (llama.cpp loads its KV from such a file); created at start with mode 0700, so clients run as the gateway's user. Absent: DELIVER is off',
+                'Absolute folder (tmpfs, e.g. under /dev/shm) where DELIVER writes values into files that clients on this host created there (llama.cpp loads its KV from such a file); created at start with mode 0700, so clients run as the gateway user. Absent: DELIVER is off',
             }),
           ),
         },
