@@ -93,10 +93,31 @@ export function cachingKvStore(inner: KvStore, options: CachingKvStoreOptions = 
   const check = (): void => {
     if (failed !== undefined) throw blockMapErrors.create('TW_BLOCKMAP_CORRUPT_STATE', 'an earlier write to the inner store failed; reopen the store', { cause: failed });
   };
+  // Eviction walks ONE long-lived iterator over the cache instead of `cache.keys().next()` per
+  // eviction: a Map keeps deleted entries as holes until it rehashes, and a fresh iterator scans
+  // every hole at the front, so with a full cache of 262,144 entries each insert cost 50-85 us
+  // (measured), where the long-lived iterator skips each hole once (~2-3 us an insert). Every
+  // entry before the iterator's position has been deleted (re-set entries move to the end), so it
+  // yields the oldest live entry, as `keys().next()` did.
+  let evictFrom: IterableIterator<string> | undefined;
+  const evictOldest = (): void => {
+    for (;;) {
+      evictFrom ??= cache.keys();
+      const next = evictFrom.next();
+      if (next.done === true) {
+        // A finished iterator stays finished, even after later inserts: start over.
+        evictFrom = undefined;
+        if (cache.size === 0) return;
+        continue;
+      }
+      cache.delete(next.value);
+      return;
+    }
+  };
   const cacheSet = (s: string, v: Uint8Array | null): void => {
     cache.delete(s);
     cache.set(s, v === null ? null : str(v));
-    if (cache.size > cacheMax) cache.delete(cache.keys().next().value!);
+    if (cache.size > cacheMax) evictOldest();
   };
 
   const drain = (): Promise<void> => {
@@ -326,6 +347,7 @@ export function cachingKvStore(inner: KvStore, options: CachingKvStoreOptions = 
     async clear(range) {
       await flush();
       cache.clear();
+      evictFrom = undefined;
       await inner.clear(range);
     },
   };

@@ -82,6 +82,57 @@ describe('cachingKvStore', () => {
     expect(hex(await inner.get(k(99)))).toBe('63');
   });
 
+  it('keeps exactly the most recently filled or written keys, up to its bound (differential against a list model)', async () => {
+    type CacheOp = { t: 'write'; keys: number[] } | { t: 'read'; keys: number[] } | { t: 'clear' };
+    const keysArb = fc.array(fc.nat(9), { minLength: 1, maxLength: 5 });
+    const cacheOpArb: fc.Arbitrary<CacheOp> = fc.oneof(
+      { arbitrary: fc.record({ t: fc.constant('write' as const), keys: keysArb }), weight: 4 },
+      { arbitrary: fc.record({ t: fc.constant('read' as const), keys: keysArb }), weight: 4 },
+      { arbitrary: fc.constant({ t: 'clear' as const }), weight: 1 },
+    );
+    await fc.assert(
+      fc.asyncProperty(fc.array(cacheOpArb, { minLength: 1, maxLength: 80 }), fc.integer({ min: 1, max: 6 }), async (ops, cacheMax) => {
+        const inner = memoryKvStore();
+        let keysRead = 0;
+        const counting: KvStore = {
+          get: (key) => inner.get(key),
+          getMany: (keys) => ((keysRead += keys.length), inner.getMany(keys)),
+          write: (w) => inner.write(w),
+          iterator: (range) => inner.iterator(range),
+          clear: (range) => inner.clear(range),
+        };
+        const store = cachingKvStore(counting, { cacheable: () => true, cacheEntriesMax: cacheMax });
+        // The model: cached keys, oldest filled or written first; a hit does not move a key.
+        let model: number[] = [];
+        const fill = (key: number): void => {
+          model = model.filter((x) => x !== key);
+          model.push(key);
+          if (model.length > cacheMax) model.shift();
+        };
+        for (const op of ops) {
+          if (op.t === 'write') {
+            await store.write(op.keys.map((key) => ({ type: 'put' as const, key: k(key), value: k(key) })));
+            await store.flush();
+            for (const key of op.keys) fill(key);
+          } else if (op.t === 'read') {
+            const missed = op.keys.filter((key) => !model.includes(key));
+            await store.getMany(op.keys.map(k));
+            for (const key of missed) if (!model.includes(key)) fill(key);
+          } else {
+            await store.clear();
+            model = [];
+          }
+          expect(store.cacheSize).toBe(model.length);
+        }
+        // Every key the model holds is a hit (no inner read); with equal sizes the sets are equal.
+        keysRead = 0;
+        await store.getMany(model.map(k));
+        expect(keysRead).toBe(0);
+      }),
+      { seed: 4242, numRuns: 300 },
+    );
+  });
+
   it('refuses every call after an inner write failed', async () => {
     const inner = memoryKvStore();
     const store = cachingKvStore({ ...inner, write: () => Promise.reject(new Error('disk full')) });
