@@ -94,7 +94,8 @@ export class CoordinatorGroup {
 
   /** Starts (or restarts) a member; resolves once it logged "coordinator ready". */
   async startMember(m: Member): Promise<void> {
-    const { child } = await spawnTs(MAIN, ['--config', m.configFile], (line) => line['msg'] === 'coordinator ready');
+    // The coordinator's V8 flags, as `npm start`, its bin shim and its systemd unit run it.
+    const { child } = await spawnTs(MAIN, ['--config', m.configFile], (line) => line['msg'] === 'coordinator ready', ['--max-semi-space-size=64']);
     m.child = child;
   }
 

@@ -13,8 +13,9 @@ export async function spawnTs(
   file: string,
   args: string[] = [],
   ready: (line: Record<string, unknown>) => boolean = () => true,
+  nodeFlags: readonly string[] = [],
 ): Promise<{ child: ChildProcess; hello: Record<string, unknown> }> {
-  const child = spawn(process.execPath, ['--conditions=tw-source', '--import', 'tsx', file, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [...nodeFlags, '--conditions=tw-source', '--import', 'tsx', file, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
   const hello = await new Promise<Record<string, unknown>>((resolve, reject) => {
     let buf = '';
     const onData = (c: Buffer): void => {
