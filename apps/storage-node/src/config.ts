@@ -28,9 +28,12 @@ const schema = Type.Object(
     fragmentBytesMax: Type.Integer({ minimum: 1024, maximum: 1024 ** 3, default: 64 * 1024 ** 2 }),
     streamedPutBytesMin: Type.Integer({
       minimum: 0,
-      default: 2 * 1024 * 1024,
+      // Off by default: in one of three fresh-clone CI runs a 16 MiB streamed fragment put took
+      // over the gateway's 10 s fragment timeout (cause not found yet; the whole-payload path has
+      // no such record). Opt in with e.g. 2 MiB.
+      default: 0,
       description:
-        'PUT payloads from this size up are written to their extent while they arrive (overlapping network and disk), while few are in flight; 0 disables',
+        'PUT payloads from this size up are written to their extent while they arrive (overlapping network and disk), while few are in flight; 0 (default) disables',
     }),
     compaction: Type.Object(
       {
