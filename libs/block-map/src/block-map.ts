@@ -915,13 +915,8 @@ export class BlockMap {
 
   // ---------------------------------------------------------------- queries
 
-  /**
-   * How many leading `keys` of `namespace` are committed, with their records, from one batched
-   * store read. Stops at the first key that is missing, `deleting`, or (when `nowMs` is given)
-   * expired by its TTL. Throws TW_BLOCKMAP_BAD_QUERY (over LOOKUP_KEYS_MAX keys, bad namespace
-   * name), TW_BLOCKMAP_BAD_KEY, TW_BLOCKMAP_UNKNOWN_NAMESPACE.
-   */
-  async lookupPrefix(namespace: string, keys: readonly Uint8Array[], options: { nowMs?: number } = {}): Promise<LookupResult> {
+  /** The checks both lookups make before reading: usable map, namespace, key count, each key. */
+  #checkLookup(namespace: string, keys: readonly Uint8Array[]): void {
     this.#checkUsable();
     this.#queryNamespace(namespace);
     if (keys.length > LOOKUP_KEYS_MAX) throw blockMapErrors.create('TW_BLOCKMAP_BAD_QUERY', `lookupPrefix takes at most ${LOOKUP_KEYS_MAX} keys, got ${keys.length}`);
@@ -929,6 +924,16 @@ export class BlockMap {
       const bad = keyError(keys[i]!, i);
       if (bad !== null) throw blockMapErrors.create(bad.code, bad.message, { details: bad.details });
     }
+  }
+
+  /**
+   * How many leading `keys` of `namespace` are committed, with their records, from one batched
+   * store read. Stops at the first key that is missing, `deleting`, or (when `nowMs` is given)
+   * expired by its TTL. Throws TW_BLOCKMAP_BAD_QUERY (over LOOKUP_KEYS_MAX keys, bad namespace
+   * name), TW_BLOCKMAP_BAD_KEY, TW_BLOCKMAP_UNKNOWN_NAMESPACE.
+   */
+  async lookupPrefix(namespace: string, keys: readonly Uint8Array[], options: { nowMs?: number } = {}): Promise<LookupResult> {
+    this.#checkLookup(namespace, keys);
     if (keys.length === 0) return { count: 0, records: [] };
     const values = await this.#store.getMany(keys.map((k) => blockKey(namespace, k)));
     const records: BlockRecord[] = [];
@@ -952,13 +957,7 @@ export class BlockMap {
    * allocates one key string and nothing else.
    */
   async lookupPrefixStored(namespace: string, keys: readonly Uint8Array[], options: { nowMs?: number } = {}): Promise<StoredLookup> {
-    this.#checkUsable();
-    this.#queryNamespace(namespace);
-    if (keys.length > LOOKUP_KEYS_MAX) throw blockMapErrors.create('TW_BLOCKMAP_BAD_QUERY', `lookupPrefix takes at most ${LOOKUP_KEYS_MAX} keys, got ${keys.length}`);
-    for (let i = 0; i < keys.length; i++) {
-      const bad = keyError(keys[i]!, i);
-      if (bad !== null) throw blockMapErrors.create(bad.code, bad.message, { details: bad.details });
-    }
+    this.#checkLookup(namespace, keys);
     if (keys.length === 0) return { count: 0, bytes: new Uint8Array(0), offsets: [0] };
     let got: readonly (string | Uint8Array | undefined)[];
     if (this.#store.getManyLatin1 !== undefined) {
