@@ -172,8 +172,7 @@ export default async function run(): Promise<Metric[]> {
       await nat.put(`warm-native:${i}`, warm);
       await nativeGet(0, `warm-native:${i}`, MiB);
     }
-    await raw.send(MiB, 8, 4);
-    await raw.receive(MiB, 8, 4);
+    await raw.warmUp();
 
     let keySeq = 0;
     for (const size of SIZES) {
