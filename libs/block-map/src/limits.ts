@@ -35,6 +35,11 @@ export const FRAGMENT_CHECK_MAX = 1024;
 export const FRAGMENT_CHECK_GARBAGE_SCAN_MAX = 256;
 /** Block records (present or absent) a caching store keeps in memory by default (~300 bytes each). */
 export const CACHE_ENTRIES_DEFAULT = 262_144;
+/**
+ * Keys a caching store remembers as absent (read from the inner store and not found), apart from
+ * the record cache; the set is emptied whenever it passes this size.
+ */
+export const ABSENT_KEYS_MAX = 65_536;
 /** Ops a write-behind store stages before `write` waits for the inner store. */
 export const WRITE_BEHIND_OPS_MAX = 200_000;
 /** Keys written while cache-filling reads are out, remembered to keep stale values out of the cache. */

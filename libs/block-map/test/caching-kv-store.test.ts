@@ -82,7 +82,7 @@ describe('cachingKvStore', () => {
     expect(hex(await inner.get(k(99)))).toBe('63');
   });
 
-  it('keeps exactly the most recently filled or written keys, up to its bound (differential against a list model)', async () => {
+  it('keeps exactly the most recently filled or written keys, up to its bound, and absent keys apart (differential against a list model)', async () => {
     type CacheOp = { t: 'write'; keys: number[] } | { t: 'read'; keys: number[] } | { t: 'clear' };
     const keysArb = fc.array(fc.nat(9), { minLength: 1, maxLength: 5 });
     const cacheOpArb: fc.Arbitrary<CacheOp> = fc.oneof(
@@ -91,7 +91,7 @@ describe('cachingKvStore', () => {
       { arbitrary: fc.constant({ t: 'clear' as const }), weight: 1 },
     );
     await fc.assert(
-      fc.asyncProperty(fc.array(cacheOpArb, { minLength: 1, maxLength: 80 }), fc.integer({ min: 1, max: 6 }), async (ops, cacheMax) => {
+      fc.asyncProperty(fc.array(cacheOpArb, { minLength: 1, maxLength: 80 }), fc.integer({ min: 1, max: 6 }), fc.integer({ min: 0, max: 4 }), async (ops, cacheMax, absentMax) => {
         const inner = memoryKvStore();
         let keysRead = 0;
         const counting: KvStore = {
@@ -101,9 +101,12 @@ describe('cachingKvStore', () => {
           iterator: (range) => inner.iterator(range),
           clear: (range) => inner.clear(range),
         };
-        const store = cachingKvStore(counting, { cacheable: () => true, cacheEntriesMax: cacheMax });
-        // The model: cached keys, oldest filled or written first; a hit does not move a key.
+        const store = cachingKvStore(counting, { cacheable: () => true, cacheEntriesMax: cacheMax, absentKeysMax: absentMax });
+        // The model: cached keys, oldest filled or written first; a hit does not move a key. Keys
+        // read and not found are remembered apart (emptied when full), until written.
         let model: number[] = [];
+        let absentModel = new Set<number>();
+        const written = new Set<number>();
         const fill = (key: number): void => {
           model = model.filter((x) => x !== key);
           model.push(key);
@@ -113,20 +116,34 @@ describe('cachingKvStore', () => {
           if (op.t === 'write') {
             await store.write(op.keys.map((key) => ({ type: 'put' as const, key: k(key), value: k(key) })));
             await store.flush();
-            for (const key of op.keys) fill(key);
+            for (const key of op.keys) {
+              fill(key);
+              absentModel.delete(key);
+              written.add(key);
+            }
           } else if (op.t === 'read') {
-            const missed = op.keys.filter((key) => !model.includes(key));
+            const missed = op.keys.filter((key) => !model.includes(key) && !absentModel.has(key));
             await store.getMany(op.keys.map(k));
-            for (const key of missed) if (!model.includes(key)) fill(key);
+            for (const key of missed) {
+              if (written.has(key)) {
+                if (!model.includes(key)) fill(key);
+              } else if (absentMax > 0 && !absentModel.has(key)) {
+                if (absentModel.size >= absentMax) absentModel = new Set();
+                absentModel.add(key);
+              }
+            }
           } else {
             await store.clear();
             model = [];
+            absentModel = new Set();
+            written.clear();
           }
           expect(store.cacheSize).toBe(model.length);
+          expect(store.absentSize).toBe(absentModel.size);
         }
         // Every key the model holds is a hit (no inner read); with equal sizes the sets are equal.
         keysRead = 0;
-        await store.getMany(model.map(k));
+        await store.getMany([...model, ...absentModel].map(k));
         expect(keysRead).toBe(0);
       }),
       { seed: 4242, numRuns: 300 },
