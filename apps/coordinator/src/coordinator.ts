@@ -42,7 +42,8 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger): 
   await db.open();
   // Write-behind with a record cache: an apply's writes reach LevelDB as one batch per flush
   // (not one per entry), and lookups of recently written or read records skip LevelDB.
-  const store = cachingKvStore(levelKvStore(db), { cacheable: isBlockRecordKey, cacheEntriesMax: config.blockCacheEntries });
+  // The block map is the store's only writer and encodes fresh arrays for every apply: adopt them.
+  const store = cachingKvStore(levelKvStore(db), { cacheable: isBlockRecordKey, cacheEntriesMax: config.blockCacheEntries, adoptWrites: true });
   const blockMap = await openBlockMap(store);
   // Block-map writes are not fsync'd one by one (Raft replays entries after a crash), but the
   // Raft log must never be compacted behind state that is not on disk: everything staged goes to

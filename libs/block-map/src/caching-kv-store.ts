@@ -33,6 +33,12 @@ export interface CachingKvStoreOptions {
   readonly cacheEntriesMax?: number;
   /** Keys remembered as absent, apart from the cache; the set empties when it reaches this (default ABSENT_KEYS_MAX). */
   readonly absentKeysMax?: number;
+  /**
+   * The caller hands over the arrays and op objects it writes and never changes them afterwards
+   * (a block map encodes fresh ones for every apply): the store keeps them as they are instead of
+   * copying each key and value (default false: the store copies, as the KvStore contract says).
+   */
+  readonly adoptWrites?: boolean;
   /** Staged ops past which `write` waits for the inner store to catch up (default WRITE_BEHIND_OPS_MAX). */
   readonly stagedOpsMax?: number;
 }
@@ -79,6 +85,7 @@ export function cachingKvStore(inner: KvStore, options: CachingKvStoreOptions = 
   const cacheable = options.cacheable ?? (() => false);
   const cacheMax = options.cacheEntriesMax ?? CACHE_ENTRIES_DEFAULT;
   const absentMax = options.absentKeysMax ?? ABSENT_KEYS_MAX;
+  const adopt = options.adoptWrites ?? false;
   const stagedMax = options.stagedOpsMax ?? WRITE_BEHIND_OPS_MAX;
   /** The newest staged value of each key not yet confirmed by the inner store (null: deleted). */
   const overlay = new Map<string, Staged>();
@@ -312,9 +319,18 @@ export function cachingKvStore(inner: KvStore, options: CachingKvStoreOptions = 
       for (const given of ops) {
         // The store keeps its own copies (the caller may reuse its buffers); Buffer.from copies
         // small arrays into pooled slabs instead of one ArrayBuffer each.
-        const key = copyOf(given.key);
-        const value = given.type === 'put' ? copyOf(given.value) : null;
-        const op: KvOp = value === null ? { type: 'del', key } : { type: 'put', key, value };
+        let key: Uint8Array;
+        let value: Uint8Array | null;
+        let op: KvOp;
+        if (adopt) {
+          op = given;
+          key = given.key;
+          value = given.type === 'put' ? given.value : null;
+        } else {
+          key = copyOf(given.key);
+          value = given.type === 'put' ? copyOf(given.value) : null;
+          op = value === null ? { type: 'del', key } : { type: 'put', key, value };
+        }
         const s = str(key);
         overlay.set(s, { key, value, seq: s0 });
         queued.push({ op, seq: s0, s });

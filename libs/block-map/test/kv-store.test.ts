@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ClassicLevel } from 'classic-level';
 import { describe, expect, it } from 'vitest';
-import { cachingKvStore, levelKvStore, memoryKvStore } from '../src/index.js';
+import { type CachingKvStoreOptions, type LevelLike, cachingKvStore, levelKvStore, memoryKvStore } from '../src/index.js';
 import { kvStoreCompliance } from './kv-store-compliance.js';
 
 kvStoreCompliance('memoryKvStore', async () => ({ store: memoryKvStore(), close: () => Promise.resolve() }));
@@ -29,11 +29,12 @@ kvStoreCompliance('cachingKvStore over memoryKvStore (every key cached)', async 
   close: () => Promise.resolve(),
 }));
 
-kvStoreCompliance('cachingKvStore over levelKvStore', async () => {
+/** A caching store over a fresh classic-level database, flushed and removed on close. */
+const cachingOverLevel = (options: CachingKvStoreOptions) => async () => {
   const dir = await mkdtemp(join(tmpdir(), 'tw-block-map-kv-'));
   const db = new ClassicLevel<Uint8Array, Uint8Array>(dir, { keyEncoding: 'view', valueEncoding: 'view' });
   await db.open();
-  const store = cachingKvStore(levelKvStore(db), { cacheable: (k) => k.byteLength % 2 === 0 });
+  const store = cachingKvStore(levelKvStore(db), options);
   return {
     store,
     close: async () => {
@@ -45,7 +46,15 @@ kvStoreCompliance('cachingKvStore over levelKvStore', async () => {
       }
     },
   };
-});
+};
+
+kvStoreCompliance('cachingKvStore over levelKvStore', cachingOverLevel({ cacheable: (k) => k.byteLength % 2 === 0 }));
+
+kvStoreCompliance(
+  'cachingKvStore over levelKvStore, adopting writes (as the coordinator runs it)',
+  cachingOverLevel({ cacheable: (k) => k.byteLength % 2 === 0, adoptWrites: true }),
+  { adoptsWrites: true },
+);
 
 describe('levelKvStore write path', () => {
   const withDb = async (fn: (db: ClassicLevel<Uint8Array, Uint8Array>) => Promise<void>): Promise<void> => {
@@ -63,8 +72,10 @@ describe('levelKvStore write path', () => {
   it('hands a classic-level database its ops through the private batch, views intact', async () => {
     await withDb(async (db) => {
       const calls: number[] = [];
-      const original = db._batch.bind(db);
-      db._batch = (ops: Parameters<typeof original>[0], options: Parameters<typeof original>[1]) => {
+      // The private method is not in classic-level's types; watch it through the shape levelKvStore uses.
+      const raw = db as unknown as Required<Pick<LevelLike, '_batch'>>;
+      const original = raw._batch.bind(db);
+      raw._batch = (ops, options) => {
         calls.push(ops.length);
         return original(ops, options);
       };
