@@ -95,7 +95,10 @@ export class CoordinatorGroup {
   /** Starts (or restarts) a member; resolves once it logged "coordinator ready". */
   async startMember(m: Member): Promise<void> {
     // The coordinator's V8 flags, as `npm start`, its bin shim and its systemd unit run it.
-    const { child } = await spawnTs(MAIN, ['--config', m.configFile], (line) => line['msg'] === 'coordinator ready', ['--max-semi-space-size=64']);
+    // BENCH_COORD_PROF=DIR: each coordinator writes a V8 CPU profile there when it exits.
+    const prof = process.env['BENCH_COORD_PROF'];
+    const flags = ['--max-semi-space-size=64', ...(prof === undefined || prof === '' ? [] : ['--cpu-prof', '--cpu-prof-dir', prof])];
+    const { child } = await spawnTs(MAIN, ['--config', m.configFile], (line) => line['msg'] === 'coordinator ready', flags);
     m.child = child;
   }
 
