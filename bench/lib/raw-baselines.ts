@@ -219,8 +219,10 @@ function share(total: number, n: number, i: number): number {
 
 /**
  * Raw sequential file write of `count` x `size` bytes with the storage node's group-commit
- * cadence (one fdatasync per `syncEveryMs`; with `inflight` 1, one per write), then a sequential
- * read of the same bytes. GB/s.
+ * cadence and the same number of writes in flight (BENCH.md): a write is acknowledged by the
+ * first fdatasync after it, a sync runs at least every `syncEveryMs`, and once `inflight` writes
+ * wait for one, the writer syncs before it writes more (with `inflight` 1: one sync per write).
+ * Then a sequential read of the same bytes. GB/s.
  */
 export function rawDisk(dir: string, size: number, count: number, syncEveryMs: number, inflight = Infinity): { writeGBps: number; readGBps: number } {
   const file = join(dir, `raw-disk-${size}.bin`);
@@ -228,14 +230,15 @@ export function rawDisk(dir: string, size: number, count: number, syncEveryMs: n
   const fd = openSync(file, 'w+');
   try {
     let lastSync = performance.now();
+    let unsynced = 0;
     const t0 = process.hrtime.bigint();
     for (let i = 0; i < count; i++) {
       writeSync(fd, buf, 0, size, i * size);
-      // One write in flight: each is acknowledged after its own sync, as the node's group commit
-      // does for a lone put (it syncs at once when no sync ran in the last interval).
-      if (inflight === 1 || performance.now() - lastSync >= syncEveryMs) {
+      unsynced++;
+      if (unsynced >= inflight || performance.now() - lastSync >= syncEveryMs) {
         fdatasyncSync(fd);
         lastSync = performance.now();
+        unsynced = 0;
       }
     }
     fdatasyncSync(fd);

@@ -53,5 +53,7 @@ export const EXTENT_NO_MAX = 0xffff_ffff;
 /** The persisted high-water mark of an extent moves ahead in steps of this (one synced index write each). */
 export const HWM_STEP_BYTES = 64 * 1024 * 1024;
 
+/** Record writes up to this size run on the event loop thread (node-file-layer.ts). */
+export const SYNC_WRITE_BYTES_MAX_DEFAULT = 1024 * 1024;
 /** A put stream (beginPut) with no write or finish for this long is abandoned (default). */
 export const PUT_STREAM_IDLE_MS_DEFAULT = 30_000;

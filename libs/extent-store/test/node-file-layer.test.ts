@@ -1,0 +1,51 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { nodeFileLayer } from '../src/index.js';
+
+describe('nodeFileLayer writes', () => {
+  const dirs: string[] = [];
+  afterEach(async () => {
+    for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true });
+  });
+
+  // Inline (event-loop thread) writes up to syncWriteBytesMax, thread-pool writes above: both
+  // must land every byte of every buffer at its position, and fail the same way.
+  for (const syncWriteBytesMax of [0, 4096, 1 << 20]) {
+    it(`lands gathered writes byte for byte (inline up to ${syncWriteBytesMax} bytes)`, async () => {
+      const dir = await mkdtemp(join(tmpdir(), 'tw-nfl-'));
+      dirs.push(dir);
+      const layer = nodeFileLayer({ syncWriteBytesMax });
+      const h = await layer.open(join(dir, 'f'), 'create');
+      try {
+        const parts = [1000, 3096, 70_000, 1].map((n, i) => Buffer.alloc(n, i + 1));
+        await h.writev(parts.slice(0, 2), 0); // 4,096 bytes
+        await h.writev(parts.slice(2), 8192); // 70,001 bytes, past a hole
+        await h.datasync();
+        const back = Buffer.alloc(8192 + 70_001);
+        expect(await h.readv([back], 0)).toBe(back.byteLength);
+        expect(back.subarray(0, 1000).every((x) => x === 1)).toBe(true);
+        expect(back.subarray(1000, 4096).every((x) => x === 2)).toBe(true);
+        expect(back.subarray(4096, 8192).every((x) => x === 0)).toBe(true);
+        expect(back.subarray(8192, 78_192).every((x) => x === 3)).toBe(true);
+        expect(back[78_192]).toBe(4);
+      } finally {
+        await h.close();
+      }
+    });
+
+    it(`rejects a write to a read-only handle with the system error (inline up to ${syncWriteBytesMax} bytes)`, async () => {
+      const dir = await mkdtemp(join(tmpdir(), 'tw-nfl-'));
+      dirs.push(dir);
+      const layer = nodeFileLayer({ syncWriteBytesMax });
+      await (await layer.open(join(dir, 'f'), 'create')).close();
+      const h = await layer.open(join(dir, 'f'), 'r');
+      try {
+        await expect(h.writev([Buffer.alloc(10)], 0)).rejects.toMatchObject({ code: 'EBADF' });
+      } finally {
+        await h.close();
+      }
+    });
+  }
+});
