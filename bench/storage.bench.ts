@@ -58,7 +58,7 @@ export default async function run(): Promise<Metric[]> {
     let version = 0n;
     for (const [label, size] of SIZES) {
       // Per round: enough bytes for a steady rate, at least 32 fragments.
-      const count = Math.max(32, Math.floor(scale(256 * MiB, 32 * MiB) / size));
+      const count = Math.max(32, Math.floor(scale(256 * MiB, 64 * MiB) / size));
       const bytes = Buffer.alloc(size, 0x5c);
       const key = Buffer.from(`bench-${label}`);
       const header = (v: bigint, i: number) => ({
