@@ -31,7 +31,11 @@ export interface CachingKvStoreOptions {
   readonly cacheable?: (key: Uint8Array) => boolean;
   /** Cached keys kept, oldest written or read first out (default CACHE_ENTRIES_DEFAULT). */
   readonly cacheEntriesMax?: number;
-  /** Keys remembered as absent, apart from the cache; the set empties when it reaches this (default ABSENT_KEYS_MAX). */
+  /**
+   * Keys remembered as absent, apart from the cache (default: ABSENT_KEYS_MAX, at most the cache's
+   * bound, so that `cacheEntriesMax: 0` turns both off). A read whose absent keys would overflow
+   * the set empties it first; past the bound, further absent keys are not remembered.
+   */
   readonly absentKeysMax?: number;
   /**
    * The caller hands over the arrays and op objects it writes and never changes them afterwards
@@ -84,7 +88,7 @@ function inRange(key: Uint8Array, r: KvRange): boolean {
 export function cachingKvStore(inner: KvStore, options: CachingKvStoreOptions = {}): CachingKvStore {
   const cacheable = options.cacheable ?? (() => false);
   const cacheMax = options.cacheEntriesMax ?? CACHE_ENTRIES_DEFAULT;
-  const absentMax = options.absentKeysMax ?? ABSENT_KEYS_MAX;
+  const absentMax = options.absentKeysMax ?? Math.min(ABSENT_KEYS_MAX, cacheMax);
   const adopt = options.adoptWrites ?? false;
   const stagedMax = options.stagedOpsMax ?? WRITE_BEHIND_OPS_MAX;
   /** The newest staged value of each key not yet confirmed by the inner store (null: deleted). */
@@ -139,11 +143,25 @@ export function cachingKvStore(inner: KvStore, options: CachingKvStoreOptions = 
     cache.set(s, v === null ? null : str(v));
     if (cache.size > cacheMax) evictOldest();
   };
-  const rememberAbsent = (s: string): void => {
+  /**
+   * Remembers a read's absent keys (distinct, in read order). Emptying the set first when they
+   * would overflow it, rather than whenever it is full, keeps a large prefetch's earliest keys,
+   * the ones its apply reads first.
+   */
+  const rememberAbsent = (strs: readonly string[]): void => {
     if (absentMax === 0) return;
-    if (absent.size >= absentMax) absent.clear();
-    absent.add(s);
+    const fresh = strs.length === 1 ? strs : [...new Set(strs)];
+    if (absent.size + fresh.length > absentMax) absent.clear();
+    for (const s of fresh) {
+      if (absent.size >= absentMax) break;
+      absent.add(s);
+    }
   };
+  /**
+   * Bumped when clear() empties the cache and again when the inner store is cleared: a read that
+   * was out across a clear must not fill the cache with what it read before.
+   */
+  let generation = 0;
 
   const drain = (): Promise<void> => {
     draining ??= (async () => {
@@ -184,27 +202,30 @@ export function cachingKvStore(inner: KvStore, options: CachingKvStoreOptions = 
 
   /** Reads keys not in the overlay or cache from the inner store, filling the cache where safe. */
   const readThrough = async (keys: readonly Uint8Array[], strs: readonly string[]): Promise<(Uint8Array | undefined)[]> => {
+    const gen = generation;
     readsOut++;
-    let got: (Uint8Array | undefined)[];
     try {
-      got = await inner.getMany(keys);
+      const got = await inner.getMany(keys);
+      if (!tooManyWritten && gen === generation) {
+        let absentStrs: string[] | undefined;
+        for (let i = 0; i < keys.length; i++) {
+          const s = strs[i]!;
+          if (!cacheable(keys[i]!) || writtenDuringReads.has(s) || overlay.has(s) || absent.has(s) || cache.has(s)) continue;
+          const v = got[i];
+          if (v === undefined) (absentStrs ??= []).push(s);
+          else cacheSet(s, v);
+        }
+        if (absentStrs !== undefined) rememberAbsent(absentStrs);
+      }
+      return got;
     } finally {
+      // Also after a failed read: the bookkeeping only ever makes fills more cautious.
       readsOut--;
-    }
-    if (!tooManyWritten) {
-      for (let i = 0; i < keys.length; i++) {
-        const s = strs[i]!;
-        if (!cacheable(keys[i]!) || writtenDuringReads.has(s) || overlay.has(s) || absent.has(s) || cache.has(s)) continue;
-        const v = got[i];
-        if (v === undefined) rememberAbsent(s);
-        else cacheSet(s, v);
+      if (readsOut === 0) {
+        writtenDuringReads.clear();
+        tooManyWritten = false;
       }
     }
-    if (readsOut === 0) {
-      writtenDuringReads.clear();
-      tooManyWritten = false;
-    }
-    return got;
   };
 
   const getMany = async (keys: readonly Uint8Array[]): Promise<(Uint8Array | undefined)[]> => {
@@ -395,10 +416,16 @@ export function cachingKvStore(inner: KvStore, options: CachingKvStoreOptions = 
     },
     async clear(range) {
       await flush();
+      generation++;
       cache.clear();
       absent.clear();
       evictFrom = undefined;
       await inner.clear(range);
+      // Reads that started while the inner clear was out may have read what it was removing.
+      generation++;
+      cache.clear();
+      absent.clear();
+      evictFrom = undefined;
     },
   };
   return store;

@@ -1,3 +1,4 @@
+import { assert } from '@tw/errors';
 import type { KvEntry, KvIterator, KvOp, KvRange, KvStore } from './kv-store.js';
 
 const VIEW = { keyEncoding: 'view', valueEncoding: 'view' } as const;
@@ -54,9 +55,16 @@ export function levelKvStore(db: LevelLike, options: LevelKvStoreOptions = {}): 
   // skipped on this path: the block map registers neither.
   const direct = takesViews(db) ? db._batch!.bind(db) : undefined;
   const directOptions = { sync: options.sync ?? false };
-  const writeOps = (ops: KvOp[]): Promise<void> => {
+  const writeOps = async (ops: KvOp[]): Promise<void> => {
     const batchOps = ops as Parameters<LevelLike['batch']>[0];
-    if (direct !== undefined && db.status === 'open') return direct(batchOps, directOptions);
+    if (direct !== undefined && db.status === 'open') {
+      // The native batch skips what it does not understand (an unknown type, a put without a
+      // value is stored empty) where the public batch refuses: check what the types promise.
+      for (const op of ops) {
+        assert(op.key instanceof Uint8Array && (op.type === 'del' || (op.type === 'put' && op.value instanceof Uint8Array)), () => `malformed KvOp: ${String((op as { type?: unknown }).type)}`);
+      }
+      return direct(batchOps, directOptions);
+    }
     return db.batch(batchOps, batchOptions);
   };
   const rangeOf = (range: KvRange): KvRange => {

@@ -10,32 +10,40 @@ function slowStore(inner: KvStore, s: fc.Scheduler): KvStore {
   return {
     get: (key) => s.schedule(Promise.resolve(), 'get').then(() => inner.get(key)),
     // The read happens at a scheduled point, so a write may land between call and read.
-    getMany: (keys) => s.schedule(Promise.resolve(), 'getMany').then(() => inner.getMany(keys)),
+    getMany: (keys) => s.schedule(Promise.resolve(), 'getMany').then(() => inner.getMany(keys)).then((r) => s.schedule(Promise.resolve(r), 'getMany-deliver')),
     write: (ops) => s.schedule(Promise.resolve(), 'write').then(() => inner.write(ops)),
     iterator: (range) => inner.iterator(range),
     clear: (range) => inner.clear(range),
   };
 }
 
-type Op = { t: 'write'; puts: [number, number | null][] } | { t: 'read'; keys: number[] } | { t: 'prefetch'; keys: number[] } | { t: 'scan' };
+type Op = { t: 'settle' } | { t: 'write'; puts: [number, number | null][] } | { t: 'read'; keys: number[] } | { t: 'prefetch'; keys: number[] } | { t: 'scan' };
 
 const opArb: fc.Arbitrary<Op> = fc.oneof(
   fc.record({ t: fc.constant('write' as const), puts: fc.array(fc.tuple(fc.nat(7), fc.option(fc.nat(255), { nil: null })), { minLength: 1, maxLength: 4 }) }),
   fc.record({ t: fc.constant('read' as const), keys: fc.array(fc.nat(7), { minLength: 1, maxLength: 4 }) }),
   fc.record({ t: fc.constant('prefetch' as const), keys: fc.array(fc.nat(7), { minLength: 1, maxLength: 4 }) }),
   fc.constant({ t: 'scan' as const }),
+  fc.constant({ t: 'settle' as const }),
 );
 
 describe('cachingKvStore', () => {
   it('never serves a stale value from its cache, whatever the interleaving of slow reads and writes', async () => {
     await fc.assert(
-      fc.asyncProperty(fc.scheduler(), fc.array(opArb, { minLength: 1, maxLength: 25 }), fc.integer({ min: 1, max: 8 }), async (s, ops, cacheMax) => {
+      fc.asyncProperty(fc.scheduler(), fc.array(opArb, { minLength: 1, maxLength: 25 }), fc.integer({ min: 0, max: 8 }), fc.constantFrom(0, 1, 2, undefined), fc.boolean(), async (s, ops, cacheMax, absentMax, mixed) => {
         const inner = memoryKvStore();
-        const store = cachingKvStore(slowStore(inner, s), { cacheable: () => true, cacheEntriesMax: cacheMax });
+        const store = cachingKvStore(slowStore(inner, s), {
+          // Every key cacheable, or only the even ones (the others bypass cache and absent set).
+          cacheable: mixed ? (key) => key[0]! % 2 === 0 : () => true,
+          cacheEntriesMax: cacheMax,
+          ...(absentMax === undefined ? {} : { absentKeysMax: absentMax }),
+        });
         const model = new Map<number, number>();
         const pending: Promise<unknown>[] = [];
         for (const op of ops) {
-          if (op.t === 'write') {
+          if (op.t === 'settle') {
+            await s.waitFor(Promise.all(pending));
+          } else if (op.t === 'write') {
             for (const [key, v] of op.puts) {
               if (v === null) model.delete(key);
               else model.set(key, v);
@@ -62,6 +70,36 @@ describe('cachingKvStore', () => {
       }),
       { seed: 5150, numRuns: 300 },
     );
+  });
+
+  it('does not fill its cache with what a read got before a clear() that ran while it was out', async () => {
+    const inner = memoryKvStore();
+    await inner.write([{ type: 'put', key: k(1), value: k(7) }]);
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((r) => (release = r));
+    let held = true;
+    const gated: KvStore = {
+      get: (key) => inner.get(key),
+      write: (ops) => inner.write(ops),
+      iterator: (range) => inner.iterator(range),
+      clear: (range) => inner.clear(range),
+      // The first read answers from the inner store at once, then waits for the gate to deliver.
+      getMany: async (keys) => {
+        const got = await inner.getMany(keys);
+        if (held) {
+          held = false;
+          await gate;
+        }
+        return got;
+      },
+    };
+    const store = cachingKvStore(gated, { cacheable: () => true });
+    const read = store.getMany([k(1)]);
+    await store.clear();
+    release();
+    expect(hex((await read)[0])).toBe('07'); // the read itself answers what it read
+    expect(await store.get(k(1))).toBeUndefined(); // but that answer was not cached
+    expect(store.cacheSize).toBe(0);
   });
 
   it('gathers the writes made while one flush is out into a single inner batch', async () => {
@@ -124,13 +162,17 @@ describe('cachingKvStore', () => {
           } else if (op.t === 'read') {
             const missed = op.keys.filter((key) => !model.includes(key) && !absentModel.has(key));
             await store.getMany(op.keys.map(k));
+            const freshAbsent: number[] = [];
             for (const key of missed) {
               if (written.has(key)) {
                 if (!model.includes(key)) fill(key);
-              } else if (absentMax > 0 && !absentModel.has(key)) {
-                if (absentModel.size >= absentMax) absentModel = new Set();
-                absentModel.add(key);
-              }
+              } else if (!freshAbsent.includes(key)) freshAbsent.push(key);
+            }
+            // A read's absent keys empty the set first when they would overflow it; past the
+            // bound the rest are not remembered.
+            if (absentMax > 0 && freshAbsent.length > 0) {
+              if (absentModel.size + freshAbsent.length > absentMax) absentModel = new Set();
+              for (const key of freshAbsent) if (absentModel.size < absentMax) absentModel.add(key);
             }
           } else {
             await store.clear();

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ClassicLevel } from 'classic-level';
 import { describe, expect, it } from 'vitest';
-import { type CachingKvStoreOptions, type LevelLike, cachingKvStore, levelKvStore, memoryKvStore } from '../src/index.js';
+import { type CachingKvStoreOptions, type KvOp, type LevelLike, cachingKvStore, levelKvStore, memoryKvStore } from '../src/index.js';
 import { kvStoreCompliance } from './kv-store-compliance.js';
 
 kvStoreCompliance('memoryKvStore', async () => ({ store: memoryKvStore(), close: () => Promise.resolve() }));
@@ -90,6 +90,15 @@ describe('levelKvStore write path', () => {
       expect(calls).toEqual([2, 1]);
       expect([...((await store.get(Uint8Array.from([1, 2, 3]))) ?? [])]).toEqual([255, 0, 7]);
       expect(await store.get(Uint8Array.from([4]))).toBeUndefined();
+    });
+  });
+
+  it('refuses a malformed op on the private path instead of storing what the native batch makes of it', async () => {
+    await withDb(async (db) => {
+      const store = levelKvStore(db);
+      const bad = [{ type: 'put', key: Uint8Array.from([1]), value: undefined }] as unknown as KvOp[];
+      await expect(store.write(bad)).rejects.toThrow(/malformed KvOp/);
+      expect(await store.get(Uint8Array.from([1]))).toBeUndefined();
     });
   });
 

@@ -91,6 +91,8 @@ class NodeHandle implements FileHandle {
     // A thread-pool write costs two thread hand-offs (measured on this project's VMs: each a
     // context switch that costs more CPU than copying a few hundred KiB into the page cache).
     const inline = want <= this.syncWriteBytesMax;
+    // A closed FileHandle's fd is -1: fail as the thread-pool path does, not with a RangeError.
+    if (inline && this.fh.fd < 0) throw Object.assign(new Error('EBADF: file closed'), { code: 'EBADF', syscall: 'write' });
     while (done < want) {
       const bytesWritten = inline ? writevSync(this.fh.fd, bufs as Uint8Array[], position + done) : (await this.fh.writev(bufs, position + done)).bytesWritten;
       if (bytesWritten === 0) throw Object.assign(new Error('pwritev wrote nothing'), { code: 'EIO' });
@@ -117,7 +119,9 @@ class NodeHandle implements FileHandle {
     const zeros = Buffer.alloc(Math.min(ZERO_CHUNK_BYTES, sizeBytes - size));
     for (let pos = size; pos < sizeBytes; pos += zeros.byteLength) {
       const n = Math.min(zeros.byteLength, sizeBytes - pos);
-      await this.writev([zeros.subarray(0, n)], pos);
+      // Through the thread pool, never inline: filling an extent is up to gigabytes of writes.
+      const { bytesWritten } = await this.fh.writev([zeros.subarray(0, n)], pos);
+      if (bytesWritten !== n) throw Object.assign(new Error(`preallocation wrote ${bytesWritten} of ${n} bytes`), { code: 'EIO' });
     }
   }
 

@@ -47,5 +47,30 @@ describe('nodeFileLayer writes', () => {
         await h.close();
       }
     });
+
+    it(`rejects a write to a closed handle with EBADF (inline up to ${syncWriteBytesMax} bytes)`, async () => {
+      const dir = await mkdtemp(join(tmpdir(), 'tw-nfl-'));
+      dirs.push(dir);
+      const h = await nodeFileLayer({ syncWriteBytesMax }).open(join(dir, 'f'), 'create');
+      await h.close();
+      await expect(h.writev([Buffer.alloc(10)], 0)).rejects.toMatchObject({ code: 'EBADF' });
+    });
   }
+
+  it('preallocates with zeros through the thread pool, the file reading back as zeros', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'tw-nfl-'));
+    dirs.push(dir);
+    const h = await nodeFileLayer({ preallocate: 'zeros' }).open(join(dir, 'f'), 'create');
+    try {
+      await h.writev([Buffer.alloc(100, 9)], 0);
+      await h.allocate(3 * 1024 * 1024 + 5);
+      expect((await h.stat()).sizeBytes).toBe(3 * 1024 * 1024 + 5);
+      const back = Buffer.alloc(3 * 1024 * 1024 + 5);
+      expect(await h.readv([back], 0)).toBe(back.byteLength);
+      expect(back.subarray(0, 100).every((x) => x === 9)).toBe(true);
+      expect(back.subarray(100).every((x) => x === 0)).toBe(true);
+    } finally {
+      await h.close();
+    }
+  });
 });
