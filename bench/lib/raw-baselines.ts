@@ -1,7 +1,7 @@
 /** Baselines measured in the same run as a data-path benchmark (BENCH.md). */
 import { CONNECTIONS_PER_PEER_MAX_DEFAULT } from '@tw/transport';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, fdatasyncSync, openSync, readSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, fdatasync, ftruncateSync, openSync, readSync, unlinkSync, writeSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -64,6 +64,8 @@ export class RawTcp {
   }
 
   async stop(): Promise<void> {
+    for (const sock of this.#senders) sock.destroy();
+    for (const r of this.#receivers) r.sock.destroy();
     await stopChild(this.child);
   }
 
@@ -84,8 +86,12 @@ export class RawTcp {
     }
   }
 
-  async #connect(): Promise<Socket> {
-    const sock = connect({ host: '127.0.0.1', port: this.port, noDelay: true });
+  /** Long-lived sockets, as the paths compared with this baseline keep their connections. */
+  readonly #senders: Socket[] = [];
+  readonly #receivers: Receiver[] = [];
+
+  async #connect(onread?: { buffer: Buffer; callback: (n: number) => boolean }): Promise<Socket> {
+    const sock = connect({ host: '127.0.0.1', port: this.port, noDelay: true, ...(onread === undefined ? {} : { onread }) });
     await new Promise<void>((resolve, reject) => {
       sock.once('connect', resolve);
       sock.once('error', reject);
@@ -93,18 +99,31 @@ export class RawTcp {
     return sock;
   }
 
+  async #sendSockets(n: number): Promise<Socket[]> {
+    while (this.#senders.length < n) this.#senders.push(await this.#connect());
+    return this.#senders.slice(0, n);
+  }
+
+  async #receiveSockets(n: number): Promise<Receiver[]> {
+    while (this.#receivers.length < n) {
+      const r: Receiver = { sock: undefined as unknown as Socket, buf: Buffer.allocUnsafe(4 * 1024 * 1024), onBytes: () => undefined };
+      r.sock = await this.#connect({ buffer: r.buf, callback: (n: number) => (r.onBytes(n), true) });
+      this.#receivers.push(r);
+    }
+    return this.#receivers.slice(0, n);
+  }
+
   /**
    * Client -> server: `count` messages of `size` bytes, `inflight` unacknowledged at once, spread
-   * over `connections` sockets (default: as many as @tw/transport-tcp pools per peer, so that the
-   * ceiling uses as many TCP streams as the path it is compared with). Returns GB/s.
+   * over `connections` long-lived sockets (default: as many as @tw/transport-tcp pools per peer,
+   * so that the ceiling uses as many TCP streams as the path it is compared with). GB/s.
    */
   async send(size: number, count: number, inflight: number, connections = CONNECTIONS_PER_PEER_MAX_DEFAULT): Promise<number> {
-    const socks = await Promise.all(Array.from({ length: Math.min(connections, inflight) }, () => this.#connect()));
+    const socks = await this.#sendSockets(Math.min(connections, inflight));
     const payload = Buffer.alloc(size, 0x33);
     const t0 = process.hrtime.bigint();
     await Promise.all(socks.map((sock, i) => this.#sendOn(sock, payload, share(count, socks.length, i), share(inflight, socks.length, i))));
     const ns = Number(process.hrtime.bigint() - t0);
-    for (const sock of socks) sock.destroy();
     return (size * count) / ns;
   }
 
@@ -126,45 +145,64 @@ export class RawTcp {
           sent++;
         }
       };
-      sock.on('data', (c: Buffer) => {
+      const onData = (c: Buffer): void => {
         acks += c.length;
-        if (acks >= count) resolve();
-        else pump();
-      });
+        if (acks >= count) {
+          sock.off('data', onData);
+          resolve();
+        } else pump();
+      };
+      sock.on('data', onData);
       pump();
     });
   }
 
   /**
-   * Server -> client: `count` replies of `size` bytes, `inflight` requests outstanding. Returns
-   * GB/s. Reads with `onread` into one reused buffer (no allocation per read): the strongest
-   * reader node:net offers, so this is a ceiling for a Node data path, not a strawman.
+   * Server -> client: `count` replies of `size` bytes, `inflight` requests outstanding, over
+   * long-lived sockets. GB/s. Reads with `onread` into one reused buffer per socket (no
+   * allocation per read): the strongest reader node:net offers, so this is a ceiling for a Node
+   * data path, not a strawman.
    */
   async receive(size: number, count: number, inflight: number, connections = CONNECTIONS_PER_PEER_MAX_DEFAULT): Promise<number> {
-    const n = Math.min(connections, inflight);
-    const runs = await Promise.all(Array.from({ length: n }, (_, i) => this.#receiveOn(size, share(count, n, i), share(inflight, n, i))));
+    const receivers = await this.#receiveSockets(Math.min(connections, inflight));
     const t0 = process.hrtime.bigint();
-    await Promise.all(runs.map((start) => start()));
+    await Promise.all(receivers.map((r, i) => receiveOn(r, size, share(count, receivers.length, i), share(inflight, receivers.length, i))));
     const ns = Number(process.hrtime.bigint() - t0);
     return (size * count) / ns;
   }
+}
 
-  /** Connects; the returned function runs the transfer and closes the socket. */
-  async #receiveOn(size: number, count: number, inflight: number): Promise<() => Promise<void>> {
-    const readBuf = Buffer.allocUnsafe(4 * 1024 * 1024);
-    const header = Buffer.alloc(4);
-    let headerHave = 0;
-    let pendingBytes = 0;
-    let requested = 0;
-    let received = 0;
-    let done: (() => void) | undefined;
-    let pump: () => void = () => undefined;
-    const onBytes = (n: number): void => {
+interface Receiver {
+  sock: Socket;
+  readonly buf: Buffer;
+  /** Where the socket's onread callback delivers; set by each transfer (a transfer ends on a message boundary). */
+  onBytes: (n: number) => void;
+}
+
+/** Requests `count` replies of `size` bytes on `r`, `inflight` at once; resolves when all arrived. */
+function receiveOn(r: Receiver, size: number, count: number, inflight: number): Promise<void> {
+  if (count === 0) return Promise.resolve();
+  const header = Buffer.alloc(4);
+  let headerHave = 0;
+  let pendingBytes = 0;
+  let requested = 0;
+  let received = 0;
+  return new Promise<void>((resolve) => {
+    const pump = (): void => {
+      while (requested < count && requested - received < inflight) {
+        const head = Buffer.allocUnsafe(5);
+        head[0] = 2;
+        head.writeUInt32LE(size, 1);
+        r.sock.write(head);
+        requested++;
+      }
+    };
+    r.onBytes = (n: number): void => {
       let at = 0;
       while (at < n) {
         if (pendingBytes === 0) {
           const take = Math.min(4 - headerHave, n - at);
-          readBuf.copy(header, headerHave, at, at + take);
+          r.buf.copy(header, headerHave, at, at + take);
           headerHave += take;
           at += take;
           if (headerHave < 4) return;
@@ -178,38 +216,16 @@ export class RawTcp {
         if (pendingBytes === 0) {
           received++;
           if (received >= count) {
-            done?.();
+            r.onBytes = () => undefined;
+            resolve();
             return;
           }
           pump();
         }
       }
     };
-    const sock = connect({ host: '127.0.0.1', port: this.port, noDelay: true, onread: { buffer: readBuf, callback: (n: number) => (onBytes(n), true) } });
-    await new Promise<void>((resolve, reject) => {
-      sock.once('connect', resolve);
-      sock.once('error', reject);
-    });
-    return async () => {
-      if (count > 0) await transfer();
-      sock.destroy();
-    };
-    function transfer(): Promise<void> {
-      return new Promise<void>((resolve) => {
-        done = resolve;
-        pump = (): void => {
-          while (requested < count && requested - received < inflight) {
-            const head = Buffer.allocUnsafe(5);
-            head[0] = 2;
-            head.writeUInt32LE(size, 1);
-            sock.write(head);
-            requested++;
-          }
-        };
-        pump();
-      });
-    }
-  }
+    pump();
+  });
 }
 
 /** The i-th of n near-equal parts of total. */
@@ -219,29 +235,46 @@ function share(total: number, n: number, i: number): number {
 
 /**
  * Raw sequential file write of `count` x `size` bytes with the storage node's group-commit
- * cadence and the same number of writes in flight (BENCH.md): a write is acknowledged by the
- * first fdatasync after it, a sync runs at least every `syncEveryMs`, and once `inflight` writes
- * wait for one, the writer syncs before it writes more (with `inflight` 1: one sync per write).
- * Then a sequential read of the same bytes. GB/s.
+ * policy and the same number of writes in flight (BENCH.md), then a sequential read of the same
+ * bytes. GB/s. As in the node: the file is sized up front (sparse), writes go on while an
+ * fdatasync runs in the thread pool, a write is acknowledged by the first sync that starts after
+ * it, a sync starts when none is running and `syncEveryMs` has passed since the last one began
+ * (or `inflight` writes wait for one), and the writer stops once `inflight` writes are
+ * unacknowledged. With `inflight` 1: write, sync, write, sync.
  */
-export function rawDisk(dir: string, size: number, count: number, syncEveryMs: number, inflight = Infinity): { writeGBps: number; readGBps: number } {
+export async function rawDisk(dir: string, size: number, count: number, syncEveryMs: number, inflight = Infinity): Promise<{ writeGBps: number; readGBps: number }> {
   const file = join(dir, `raw-disk-${size}.bin`);
   const buf = Buffer.alloc(size, 0x44);
   const fd = openSync(file, 'w+');
   try {
-    let lastSync = performance.now();
-    let unsynced = 0;
+    ftruncateSync(fd, size * count);
+    let uncovered = 0; // written, no sync started since
+    let covered = 0; // written, covered by the running sync
+    let syncing: Promise<void> | undefined;
+    let lastSyncAt = -Infinity;
+    const startSync = (): void => {
+      covered = uncovered;
+      uncovered = 0;
+      lastSyncAt = performance.now();
+      syncing = new Promise<void>((resolve, reject) => fdatasync(fd, (err) => (err ? reject(err) : resolve()))).then(() => {
+        covered = 0;
+        syncing = undefined;
+      });
+    };
     const t0 = process.hrtime.bigint();
     for (let i = 0; i < count; i++) {
-      writeSync(fd, buf, 0, size, i * size);
-      unsynced++;
-      if (unsynced >= inflight || performance.now() - lastSync >= syncEveryMs) {
-        fdatasyncSync(fd);
-        lastSync = performance.now();
-        unsynced = 0;
+      while (uncovered + covered >= inflight) {
+        if (syncing === undefined) startSync();
+        await syncing;
       }
+      writeSync(fd, buf, 0, size, i * size);
+      uncovered++;
+      if (syncing === undefined && (performance.now() - lastSyncAt >= syncEveryMs || uncovered >= inflight)) startSync();
     }
-    fdatasyncSync(fd);
+    while (syncing !== undefined || uncovered > 0) {
+      if (syncing === undefined) startSync();
+      await syncing;
+    }
     const writeNs = Number(process.hrtime.bigint() - t0);
     const t1 = process.hrtime.bigint();
     for (let i = 0; i < count; i++) readSync(fd, buf, 0, size, i * size);
