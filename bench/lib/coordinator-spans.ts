@@ -33,13 +33,14 @@ function record(name: string, ms: number, items: number): void {
 
 type AnyFn = (...args: unknown[]) => Promise<unknown>;
 const proto = ClassicLevel.prototype as unknown as Record<string, AnyFn>;
-for (const method of ['batch', 'getMany'] as const) {
+// The private _batch: the public array batch ends there, and the block map's store calls it
+// directly (level-kv-store.ts), so every array batch is timed once.
+for (const method of ['_batch', 'getMany'] as const) {
   const orig = proto[method]!;
   proto[method] = function (this: unknown, ...args: unknown[]): Promise<unknown> {
     const first = args[0];
-    if (method === 'batch' && !Array.isArray(first)) return orig.apply(this, args); // chained batch
     const opts = args[1] as { sync?: boolean } | undefined;
-    const name = method === 'batch' ? (opts?.sync === false ? 'batch.nosync' : opts?.sync === true ? 'batch.sync' : 'batch.default') : 'getMany';
+    const name = method === '_batch' ? (opts?.sync === false ? 'batch.nosync' : opts?.sync === true ? 'batch.sync' : 'batch.default') : 'getMany';
     const t = performance.now();
     const p = orig.apply(this, args);
     const items = Array.isArray(first) ? first.length : 0;
