@@ -55,5 +55,9 @@ export const HWM_STEP_BYTES = 64 * 1024 * 1024;
 
 /** Record writes up to this size run on the event loop thread (node-file-layer.ts). */
 export const SYNC_WRITE_BYTES_MAX_DEFAULT = 1024 * 1024;
+/** An inline write slower than this (ms; a page-cache copy of 1 MiB takes ~0.1-0.3) pauses the inline path. */
+export const SYNC_WRITE_SLOW_MS = 2;
+/** For this long (ms) after a slow inline write, every write goes through the thread pool. */
+export const SYNC_WRITE_PAUSE_MS = 1000;
 /** A put stream (beginPut) with no write or finish for this long is abandoned (default). */
 export const PUT_STREAM_IDLE_MS_DEFAULT = 30_000;

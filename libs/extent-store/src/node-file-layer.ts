@@ -3,7 +3,7 @@ import { open as fsOpen, readdir, rename, stat, unlink, mkdir, statfs } from 'no
 import type { FileHandle as NodeFileHandle } from 'node:fs/promises';
 import type { FileHandle, FileLayer, OpenMode } from './file-layer.js';
 import { byteLengthOf } from './file-layer.js';
-import { SYNC_WRITE_BYTES_MAX_DEFAULT } from './limits.js';
+import { SYNC_WRITE_BYTES_MAX_DEFAULT, SYNC_WRITE_PAUSE_MS, SYNC_WRITE_SLOW_MS } from './limits.js';
 
 const ZERO_CHUNK_BYTES = 1024 * 1024;
 
@@ -20,17 +20,49 @@ export interface NodeFileLayerOptions {
    * the pool. 0: every write goes to the pool. Default SYNC_WRITE_BYTES_MAX_DEFAULT.
    */
   syncWriteBytesMax?: number;
+  /** Milliseconds since some origin (default performance.now); tests pass a fake clock. */
+  nowMs?: () => number;
 }
 
+/**
+ * Where writes went: on the calling thread or through the thread pool. An inline write that takes
+ * longer than SYNC_WRITE_SLOW_MS (the kernel throttling dirty pages, a journal wait) sends every
+ * write of the layer to the pool for SYNC_WRITE_PAUSE_MS, so that a slow disk blocks pool
+ * threads, not the event loop that serves reads.
+ */
+export interface WritePathStats {
+  inlineWrites: number;
+  pooledWrites: number;
+  /** Times a slow inline write paused the inline path. */
+  inlinePauses: number;
+}
+
+/** Shared by the handles of one layer. */
+interface WritePath {
+  readonly syncWriteBytesMax: number;
+  readonly nowMs: () => number;
+  pausedUntilMs: number;
+  readonly stats: WritePathStats;
+}
+
+/** The real node:fs file layer; `writeStats` tells where its writes went. */
+export type NodeFileLayer = FileLayer & { readonly writeStats: Readonly<WritePathStats> };
+
 /** The real node:fs file layer. */
-export function nodeFileLayer(options: NodeFileLayerOptions = {}): FileLayer {
+export function nodeFileLayer(options: NodeFileLayerOptions = {}): NodeFileLayer {
   const preallocate = options.preallocate ?? 'sparse';
-  const syncWriteBytesMax = options.syncWriteBytesMax ?? SYNC_WRITE_BYTES_MAX_DEFAULT;
+  const writePath: WritePath = {
+    syncWriteBytesMax: options.syncWriteBytesMax ?? SYNC_WRITE_BYTES_MAX_DEFAULT,
+    nowMs: options.nowMs ?? (() => performance.now()),
+    pausedUntilMs: -Infinity,
+    stats: { inlineWrites: 0, pooledWrites: 0, inlinePauses: 0 },
+  };
   return {
+    writeStats: writePath.stats,
     async open(path: string, mode: OpenMode): Promise<FileHandle> {
       const flags = mode === 'r' ? 'r' : mode === 'r+' ? 'r+' : 'wx+';
       const fh = await fsOpen(path, flags);
-      return new NodeHandle(path, fh, preallocate, syncWriteBytesMax);
+      return new NodeHandle(path, fh, preallocate, writePath);
     },
     async stat(path: string) {
       try {
@@ -67,7 +99,7 @@ class NodeHandle implements FileHandle {
     readonly path: string,
     readonly fh: NodeFileHandle,
     readonly preallocate: 'sparse' | 'zeros',
-    readonly syncWriteBytesMax: number,
+    readonly writePath: WritePath,
   ) {}
 
   async readv(buffers: readonly Uint8Array[], position: number): Promise<number> {
@@ -90,14 +122,25 @@ class NodeHandle implements FileHandle {
     let bufs = [...buffers];
     // A thread-pool write costs two thread hand-offs (measured on this project's VMs: each a
     // context switch that costs more CPU than copying a few hundred KiB into the page cache).
-    const inline = want <= this.syncWriteBytesMax;
+    const wp = this.writePath;
+    const startMs = wp.nowMs();
+    const inline = want <= wp.syncWriteBytesMax && startMs >= wp.pausedUntilMs;
     // A closed FileHandle's fd is -1: fail as the thread-pool path does, not with a RangeError.
     if (inline && this.fh.fd < 0) throw Object.assign(new Error('EBADF: file closed'), { code: 'EBADF', syscall: 'write' });
+    if (inline) wp.stats.inlineWrites++;
+    else wp.stats.pooledWrites++;
     while (done < want) {
       const bytesWritten = inline ? writevSync(this.fh.fd, bufs as Uint8Array[], position + done) : (await this.fh.writev(bufs, position + done)).bytesWritten;
       if (bytesWritten === 0) throw Object.assign(new Error('pwritev wrote nothing'), { code: 'EIO' });
       done += bytesWritten;
       bufs = advance(bufs, bytesWritten);
+    }
+    if (inline) {
+      const endMs = wp.nowMs();
+      if (endMs - startMs > SYNC_WRITE_SLOW_MS) {
+        wp.pausedUntilMs = endMs + SYNC_WRITE_PAUSE_MS;
+        wp.stats.inlinePauses++;
+      }
     }
   }
 

@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { nodeFileLayer } from '../src/index.js';
+import { extentLimits, nodeFileLayer } from '../src/index.js';
 
 describe('nodeFileLayer writes', () => {
   const dirs: string[] = [];
@@ -56,6 +56,36 @@ describe('nodeFileLayer writes', () => {
       await expect(h.writev([Buffer.alloc(10)], 0)).rejects.toMatchObject({ code: 'EBADF' });
     });
   }
+
+  it('sends writes to the thread pool for a while after an inline write was slow, then inline again', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'tw-nfl-'));
+    dirs.push(dir);
+    // A fake clock: each reading advances it by `step` ms (the write between two readings "took" step).
+    let now = 0;
+    let step = 0.1;
+    const layer = nodeFileLayer({ nowMs: () => (now += step) });
+    const h = await layer.open(join(dir, 'f'), 'create');
+    try {
+      const small = [Buffer.alloc(4096, 1)];
+      await h.writev(small, 0);
+      expect(layer.writeStats).toEqual({ inlineWrites: 1, pooledWrites: 0, inlinePauses: 0 });
+      step = 5; // slower than SYNC_WRITE_SLOW_MS: the next writes go to the pool
+      await h.writev(small, 4096);
+      expect(layer.writeStats).toEqual({ inlineWrites: 2, pooledWrites: 0, inlinePauses: 1 });
+      step = 0.1;
+      await h.writev(small, 8192);
+      await h.writev(small, 12_288);
+      expect(layer.writeStats).toEqual({ inlineWrites: 2, pooledWrites: 2, inlinePauses: 1 });
+      now += extentLimits.SYNC_WRITE_PAUSE_MS; // the pause is over
+      await h.writev(small, 16_384);
+      expect(layer.writeStats).toEqual({ inlineWrites: 3, pooledWrites: 2, inlinePauses: 1 });
+      const back = Buffer.alloc(5 * 4096);
+      expect(await h.readv([back], 0)).toBe(back.byteLength);
+      expect(back.every((x) => x === 1)).toBe(true);
+    } finally {
+      await h.close();
+    }
+  });
 
   it('preallocates with zeros through the thread pool, the file reading back as zeros', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'tw-nfl-'));
