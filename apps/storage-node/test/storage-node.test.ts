@@ -233,6 +233,11 @@ describe('fragment service', () => {
     expect(metrics).toMatch(/tw_storage_requests_total\{op="get",outcome="ok"\} 1/);
     expect(metrics).toMatch(/tw_storage_fragments 1/);
     expect(metrics).toMatch(/tw_storage_put_streams 0/);
+    // The 100-byte put went inline (records up to 1 MiB do), or a slow inline write before it
+    // paused that path: either way at least one inline write.
+    expect(Number(/tw_storage_record_writes\{path="inline"\} (\d+)/.exec(metrics)?.[1])).toBeGreaterThanOrEqual(1);
+    expect(metrics).toMatch(/tw_storage_record_writes\{path="pool"\} \d+/);
+    expect(metrics).toMatch(/tw_storage_inline_write_pauses \d+/);
   });
 
   test('data survives a stop and a restart on the same folder', async () => {
