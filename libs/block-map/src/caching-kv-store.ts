@@ -77,6 +77,22 @@ const bytesOf = (v: string): Uint8Array => {
   return plainView(Buffer.from(v, 'latin1'));
 };
 
+/** fromMemory's answer for a key memory does not know. */
+const MISS = Symbol('miss');
+
+/** The keys of a getMany that memory did not answer, their latin1 strings and their places. */
+interface Misses {
+  readonly keys: Uint8Array[];
+  readonly strs: string[];
+  readonly at: number[];
+}
+
+function addMiss(m: Misses, key: Uint8Array, s: string, at: number): void {
+  m.keys.push(key);
+  m.strs.push(s);
+  m.at.push(at);
+}
+
 function inRange(key: Uint8Array, r: KvRange): boolean {
   if (r.gt !== undefined && compareBytes(key, r.gt) <= 0) return false;
   if (r.gte !== undefined && compareBytes(key, r.gte) < 0) return false;
@@ -228,42 +244,41 @@ export function cachingKvStore(inner: KvStore, options: CachingKvStoreOptions = 
     }
   };
 
+  /**
+   * What memory knows of key `s`, newest first: MISS (ask the inner store), null (absent or
+   * deleted), or the value (bytes from the overlay, a latin1 string from the cache). Absent keys
+   * are checked before the cache: a commit's new keys are there, and a miss in the large cache map
+   * costs more.
+   */
+  const fromMemory = (s: string): Uint8Array | string | null | typeof MISS => {
+    const e = overlay.get(s);
+    if (e !== undefined) return e.value;
+    if (absent.has(s)) return null;
+    const c = cache.get(s);
+    return c === undefined ? MISS : c;
+  };
+
+  /** Reads the misses of a getMany through, into their places in `out`. */
+  const readMisses = async <T>(out: (T | Uint8Array | undefined)[], misses: Misses): Promise<void> => {
+    const got = await readThrough(misses.keys, misses.strs);
+    for (let j = 0; j < got.length; j++) {
+      // A write made while the read was out wins over what it read.
+      const e = overlay.get(misses.strs[j]!);
+      out[misses.at[j]!] = e !== undefined ? (e.value ?? undefined) : got[j];
+    }
+  };
+
   const getMany = async (keys: readonly Uint8Array[]): Promise<(Uint8Array | undefined)[]> => {
     check();
     const out = new Array<Uint8Array | undefined>(keys.length);
-    let missKeys: Uint8Array[] | undefined;
-    let missStrs: string[] | undefined;
-    let missAt: number[] | undefined;
+    let misses: Misses | undefined;
     for (let i = 0; i < keys.length; i++) {
       const s = str(keys[i]!);
-      const e = overlay.get(s);
-      if (e !== undefined) {
-        out[i] = e.value ?? undefined;
-        continue;
-      }
-      // Absent first: a commit's new keys are there, and a miss in the large cache map costs more.
-      if (absent.has(s)) {
-        out[i] = undefined;
-        continue;
-      }
-      const c = cache.get(s);
-      if (c !== undefined) {
-        out[i] = c === null ? undefined : bytesOf(c);
-        continue;
-      }
-      (missKeys ??= []).push(keys[i]!);
-      (missStrs ??= []).push(s);
-      (missAt ??= []).push(i);
+      const m = fromMemory(s);
+      if (m !== MISS) out[i] = m === null ? undefined : typeof m === 'string' ? bytesOf(m) : m;
+      else addMiss((misses ??= { keys: [], strs: [], at: [] }), keys[i]!, s, i);
     }
-    if (missKeys !== undefined) {
-      const got = await readThrough(missKeys, missStrs!);
-      for (let j = 0; j < got.length; j++) {
-        const i = missAt![j]!;
-        // A write made while the read was out wins over what it read.
-        const e = overlay.get(missStrs![j]!);
-        out[i] = e !== undefined ? (e.value ?? undefined) : got[j];
-      }
-    }
+    if (misses !== undefined) await readMisses(out, misses);
     return out;
   };
 
@@ -271,36 +286,14 @@ export function cachingKvStore(inner: KvStore, options: CachingKvStoreOptions = 
   const getManyLatin1 = async (keys: readonly string[]): Promise<(string | Uint8Array | undefined)[]> => {
     check();
     const out = new Array<string | Uint8Array | undefined>(keys.length);
-    let missKeys: Uint8Array[] | undefined;
-    let missStrs: string[] | undefined;
-    let missAt: number[] | undefined;
+    let misses: Misses | undefined;
     for (let i = 0; i < keys.length; i++) {
       const s = keys[i]!;
-      const e = overlay.get(s);
-      if (e !== undefined) {
-        out[i] = e.value ?? undefined;
-        continue;
-      }
-      if (absent.has(s)) {
-        out[i] = undefined;
-        continue;
-      }
-      const c = cache.get(s);
-      if (c !== undefined) {
-        out[i] = c ?? undefined;
-        continue;
-      }
-      (missKeys ??= []).push(bytesOf(s));
-      (missStrs ??= []).push(s);
-      (missAt ??= []).push(i);
+      const m = fromMemory(s);
+      if (m !== MISS) out[i] = m ?? undefined;
+      else addMiss((misses ??= { keys: [], strs: [], at: [] }), bytesOf(s), s, i);
     }
-    if (missKeys !== undefined) {
-      const got = await readThrough(missKeys, missStrs!);
-      for (let j = 0; j < got.length; j++) {
-        const e = overlay.get(missStrs![j]!);
-        out[missAt![j]!] = e !== undefined ? (e.value ?? undefined) : got[j];
-      }
-    }
+    if (misses !== undefined) await readMisses(out, misses);
     return out;
   };
 
