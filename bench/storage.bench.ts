@@ -3,16 +3,18 @@
  * 1 MiB and 8 MiB fragments at 1 and 16 in flight; client (this process) and node (a child
  * process) talk over loopback TCP. Baselines in the same run: raw node:net between two processes
  * (same sizes, same in-flight count, warmed up like the node) and raw sequential file write/read
- * with the node's group-commit cadence (at most one fdatasync per 1 ms at 16 in flight, one per
- * write at 1). Each cell runs ROUNDS paired rounds (baselines next to the path they are compared
- * with, every round) and reports the round with the median ratio, plus the lowest and highest
- * ratio of the rounds (`.ratio.min` / `.ratio.max`).
+ * with the node's group-commit policy (its default interval, extentLimits.GROUP_COMMIT_MS_DEFAULT:
+ * one fdatasync at a time, each covering every write made before it starts). Each cell runs
+ * ROUNDS paired rounds (baselines next to the path they are compared with, every round) and
+ * reports the round with the median ratio, plus the lowest and highest ratio of the rounds
+ * (`.ratio.min` / `.ratio.max`).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { checksum64, keyHash64 } from '@tw/block-format';
+import { extentLimits } from '@tw/extent-store';
 import { FragmentClient, type FragmentId } from '@tw/fragment-protocol';
 import { tcpTransport } from '@tw/transport-tcp';
 import { type Metric, percentile, round, scale, withBaseline } from './lib/harness.js';
@@ -77,7 +79,7 @@ export default async function run(): Promise<Metric[]> {
           // Each baseline runs next to the path it is compared with, in every round: this VM's
           // disk and loopback drift by 2-3x within a minute (measured), so only paired figures
           // are comparable.
-          const disk = await rawDisk(dir, size, count, 1, inflight);
+          const disk = await rawDisk(dir, size, count, extentLimits.GROUP_COMMIT_MS_DEFAULT, inflight);
           version++;
           const ids: FragmentId[] = Array.from({ length: count }, (_, i) => ({ namespace: 'bench', key: Buffer.concat([key, Buffer.from(String(i))]), version, index: 0 }));
           // Put warm-up (untimed): 2 rounds of fragments under another key fault in the node's

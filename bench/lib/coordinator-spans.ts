@@ -7,6 +7,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector';
+import { PerformanceObserver } from 'node:perf_hooks';
 import { ClassicLevel } from 'classic-level';
 import { BlockMapStateMachine } from '@tw/coordinator-service';
 import { RawNode } from '@tw/raft';
@@ -96,6 +97,15 @@ setInterval(() => {
   record('loop.lag', Math.max(0, now - expected), 0);
   expected = now + 10;
 }, 10).unref();
+
+// Garbage collections on the main thread, by kind (what the GC helper threads do is not seen here).
+const GC_KINDS: Record<number, string> = { 1: 'gc.minor', 4: 'gc.major', 8: 'gc.incremental', 16: 'gc.weakcb' };
+new PerformanceObserver((list) => {
+  for (const e of list.getEntries()) {
+    const kind = (e.detail as { kind?: number } | null)?.kind ?? 0;
+    record(GC_KINDS[kind] ?? `gc.${kind}`, e.duration, 0);
+  }
+}).observe({ entryTypes: ['gc'] });
 
 setInterval(() => {
   const parts: string[] = [];

@@ -65,9 +65,10 @@ export type FsyncPolicy =
   /** fdatasync after every write (concurrent puts share a sync). */
   | { mode: 'always' }
   /**
-   * group commit: at most one fdatasync of each extent with pending puts every `intervalMs`
-   * (default 1). A put that arrives when the last sync started at least `intervalMs` ago is synced
-   * at once (no added latency when idle); puts arriving sooner wait for the next slot and share it.
+   * group commit: one fdatasync at a time of the extents with pending puts, covering every record
+   * written before it starts; with `intervalMs` (default 0) at least that long between the starts of
+   * two syncs. A put that arrives when no sync runs and the last one started at least `intervalMs`
+   * ago is synced at once (no added latency when idle); puts arriving sooner share the next sync.
    */
   | { mode: 'group'; intervalMs?: number }
   /** no fdatasync: a put resolves once written to the page cache (survives a process crash, not power loss). */
@@ -856,7 +857,7 @@ export class ExtentStore {
     if (this.fsync.mode === 'group' && this.#state === 'open') {
       if (this.#flushTimer !== undefined) return;
       const waitMs = this.#lastFlushAtMs + this.fsync.intervalMs - performance.now();
-      if (waitMs > 0 || this.#flushing !== undefined) {
+      if (waitMs > 0) {
         this.#flushTimer = setTimeout(() => {
           this.#flushTimer = undefined;
           this.#kickFlush();

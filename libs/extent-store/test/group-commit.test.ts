@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { FaultyFileLayer, nodeFileLayer, openExtentStore, type ExtentStore } from '../src/index.js';
+import { FaultyFileLayer, nodeFileLayer, openExtentStore, type ExtentStore, type FileLayer } from '../src/index.js';
 import { bytesFor, idOf, KiB, TempDirs } from './helpers.js';
 
 const dirs = new TempDirs();
@@ -41,5 +41,67 @@ describe('group commit pacing', () => {
     expect(extentSyncs - before).toBe(2);
     vi.useRealTimers();
     expect((await s.get(idOf('b')))?.bytes.equals(bytesFor(2, 10 * KiB))).toBe(true);
+  });
+});
+
+/** nodeFileLayer whose extent syncs are counted and can be held at a gate (a slow disk). */
+function gatedLayer(gate: { hold: Promise<void> | undefined; syncs: number }): FileLayer {
+  const inner = nodeFileLayer();
+  return {
+    ...inner,
+    async open(path, mode) {
+      const h = await inner.open(path, mode);
+      if (!/extent-/.test(path)) return h;
+      return new Proxy(h, {
+        get(target, key, receiver) {
+          if (key === 'datasync') {
+            return async () => {
+              gate.syncs++;
+              await gate.hold;
+              return target.datasync();
+            };
+          }
+          const v: unknown = Reflect.get(target, key, receiver);
+          return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+        },
+      });
+    },
+  };
+}
+
+describe('group commit with the default interval (0)', () => {
+  it('syncs each put as soon as no sync runs: puts one at a time never wait for a timer', async () => {
+    const gate = { hold: undefined as Promise<void> | undefined, syncs: 0 };
+    const s = await openExtentStore({ dir: dirs.make(), files: gatedLayer(gate), extentSizeBytes: 256 * KiB, reserveBytes: 0 });
+    stores.push(s);
+    // Timers and the pacing clock are frozen: a put that waited for a timer would never settle.
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
+    const before = gate.syncs;
+    for (let i = 0; i < 5; i++) {
+      expect(await settledWithin(s.put(idOf(`p${i}`), bytesFor(i, 4 * KiB)), 30_000)).toBe('settled');
+    }
+    expect(gate.syncs - before).toBe(5);
+  });
+
+  it('puts that arrive while a sync runs share the next one', async () => {
+    const gate = { hold: undefined as Promise<void> | undefined, syncs: 0 };
+    const s = await openExtentStore({ dir: dirs.make(), files: gatedLayer(gate), extentSizeBytes: 256 * KiB, reserveBytes: 0 });
+    stores.push(s);
+    let release!: () => void;
+    gate.hold = new Promise<void>((r) => (release = r));
+    const before = gate.syncs;
+    const first = s.put(idOf('first'), bytesFor(100, 4 * KiB));
+    // Wait (bounded) until the first put's sync is held at the gate.
+    for (let i = 0; i < 1000 && gate.syncs === before; i++) await new Promise((r) => realSetTimeout(r, 1));
+    expect(gate.syncs - before).toBe(1);
+    const rest = Array.from({ length: 8 }, (_, i) => s.put(idOf(`r${i}`), bytesFor(200 + i, 4 * KiB)));
+    expect(await settledWithin(Promise.all(rest), 200)).toBe('pending');
+    gate.hold = undefined;
+    release();
+    expect(await settledWithin(first, 30_000)).toBe('settled');
+    expect(await settledWithin(Promise.all(rest), 30_000)).toBe('settled');
+    // One sync for the first put, one shared by the eight that came while it ran.
+    expect(gate.syncs - before).toBe(2);
+    for (let i = 0; i < 8; i++) expect((await s.get(idOf(`r${i}`)))?.bytes.equals(bytesFor(200 + i, 4 * KiB))).toBe(true);
   });
 });
