@@ -111,6 +111,24 @@ export async function startStorageNode(config: StorageNodeConfig, options: { log
     },
   });
   new Gauge({
+    name: 'tw_storage_record_reads',
+    help: 'Record reads of gets since start, by path: inline (event loop, records up to 2 MiB expected in the page cache) or pool (thread pool)',
+    labelNames: ['path'],
+    registers: [registry],
+    collect() {
+      this.set({ path: 'inline' }, files.readStats.inlineReads);
+      this.set({ path: 'pool' }, files.readStats.pooledReads);
+    },
+  });
+  new Gauge({
+    name: 'tw_storage_inline_read_pauses',
+    help: 'Times since start that a slow inline read (a page-cache miss) sent reads to the thread pool for a while',
+    registers: [registry],
+    collect() {
+      this.set(files.readStats.inlinePauses);
+    },
+  });
+  new Gauge({
     name: 'tw_storage_fragments',
     help: 'Fragments stored',
     registers: [registry],

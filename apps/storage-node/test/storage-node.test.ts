@@ -238,6 +238,11 @@ describe('fragment service', () => {
     expect(Number(/tw_storage_record_writes\{path="inline"\} (\d+)/.exec(metrics)?.[1])).toBeGreaterThanOrEqual(1);
     expect(metrics).toMatch(/tw_storage_record_writes\{path="pool"\} \d+/);
     expect(metrics).toMatch(/tw_storage_inline_write_pauses \d+/);
+    // The get read its record inline (records up to 2 MiB do) unless a slow read paused that path.
+    const inlineReads = Number(/tw_storage_record_reads\{path="inline"\} (\d+)/.exec(metrics)?.[1]);
+    const pooledReads = Number(/tw_storage_record_reads\{path="pool"\} (\d+)/.exec(metrics)?.[1]);
+    expect(inlineReads + pooledReads).toBe(1);
+    expect(metrics).toMatch(/tw_storage_inline_read_pauses \d+/);
   });
 
   test('data survives a stop and a restart on the same folder', async () => {

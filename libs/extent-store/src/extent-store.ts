@@ -1067,7 +1067,7 @@ export class ExtentStore {
    * thread-pool round trips than the memory pass it saves.)
    */
   async #readAndHash(e: Extent, offset: number, header: Buffer, dest: Buffer, trailer: Buffer): Promise<{ n: number; sum: bigint }> {
-    const n = await e.handle.readv([header, dest, trailer], offset);
+    const n = await e.handle.readv([header, dest, trailer], offset, { latencySensitive: true });
     return { n, sum: recordChecksum(header, [dest]) };
   }
 

@@ -1,4 +1,4 @@
-import type { FileHandle, FileLayer, OpenMode } from './file-layer.js';
+import type { FileHandle, FileLayer, OpenMode, ReadOptions } from './file-layer.js';
 import { byteLengthOf } from './file-layer.js';
 
 /**
@@ -175,12 +175,12 @@ class FaultyHandle implements FileHandle {
     return this.inner.path;
   }
 
-  async readv(buffers: readonly Uint8Array[], position: number): Promise<number> {
+  async readv(buffers: readonly Uint8Array[], position: number, options?: ReadOptions): Promise<number> {
     this.layer.check();
     const len = byteLengthOf(buffers);
     const f = this.layer.faults;
     if (f.eioOnRead?.(this.path, position, len)) throw errno('EIO', `injected EIO on read of ${this.path}@${position}`);
-    const n = await this.inner.readv(buffers, position);
+    const n = await this.inner.readv(buffers, position, options);
     if (n > 0 && f.flipOnRead?.(this.path, position, n)) {
       let at = this.layer.randomInt(n);
       for (const b of buffers) {

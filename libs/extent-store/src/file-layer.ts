@@ -14,10 +14,20 @@ export type OpenMode =
   /** read and write; creates the file and fails (EEXIST) if it exists */
   | 'create';
 
+/** How a read may be carried out. */
+export interface ReadOptions {
+  /**
+   * The caller waits on this read to answer a request (a get) and would take a synchronous read
+   * on its own thread where the layer expects the bytes in the page cache: a thread-pool hand-off
+   * costs more than copying a MiB on this project's VMs. Background scans leave it unset.
+   */
+  readonly latencySensitive?: boolean;
+}
+
 export interface FileHandle {
   readonly path: string;
   /** preadv: fills the buffers in order from `position`; returns the bytes read (short at EOF). */
-  readv(buffers: readonly Uint8Array[], position: number): Promise<number>;
+  readv(buffers: readonly Uint8Array[], position: number, options?: ReadOptions): Promise<number>;
   /** pwritev: writes every byte of the buffers at `position` or rejects. */
   writev(buffers: readonly Uint8Array[], position: number): Promise<void>;
   /** fdatasync: every byte written so far is on stable storage when this resolves. */

@@ -22,8 +22,8 @@ export {
   type PutStream,
 } from './extent-store.js';
 export { extentErrors, type ExtentErrorCode } from './errors.js';
-export type { FileHandle, FileLayer, OpenMode } from './file-layer.js';
-export { nodeFileLayer, type NodeFileLayer, type NodeFileLayerOptions, type WritePathStats } from './node-file-layer.js';
+export type { FileHandle, FileLayer, OpenMode, ReadOptions } from './file-layer.js';
+export { nodeFileLayer, type NodeFileLayer, type NodeFileLayerOptions, type ReadPathStats, type WritePathStats } from './node-file-layer.js';
 export { FaultyFileLayer, mulberry32, type FaultPlan } from './faulty-file-layer.js';
 export { extentFileName } from './extent.js';
 export { recordBytesFor } from './record.js';

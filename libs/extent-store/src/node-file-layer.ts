@@ -1,9 +1,17 @@
-import { writevSync } from 'node:fs';
+import { readvSync, writevSync } from 'node:fs';
 import { open as fsOpen, readdir, rename, stat, unlink, mkdir, statfs } from 'node:fs/promises';
 import type { FileHandle as NodeFileHandle } from 'node:fs/promises';
-import type { FileHandle, FileLayer, OpenMode } from './file-layer.js';
+import type { FileHandle, FileLayer, OpenMode, ReadOptions } from './file-layer.js';
 import { byteLengthOf } from './file-layer.js';
-import { SYNC_WRITE_BYTES_MAX_DEFAULT, SYNC_WRITE_PAUSE_MS, SYNC_WRITE_SLOW_MS } from './limits.js';
+import {
+  SYNC_READ_BYTES_MAX_DEFAULT,
+  SYNC_READ_PAUSE_MS,
+  SYNC_READ_SLOW_BASE_MS,
+  SYNC_READ_SLOW_BYTES_PER_MS,
+  SYNC_WRITE_BYTES_MAX_DEFAULT,
+  SYNC_WRITE_PAUSE_MS,
+  SYNC_WRITE_SLOW_MS,
+} from './limits.js';
 
 const ZERO_CHUNK_BYTES = 1024 * 1024;
 
@@ -16,10 +24,16 @@ export interface NodeFileLayerOptions {
   preallocate?: 'sparse' | 'zeros';
   /**
    * Writes of at most this many bytes run on the calling thread (pwritev into the page cache,
-   * tens of microseconds) instead of the thread pool; larger ones, and every read and sync, go to
+   * tens of microseconds) instead of the thread pool; larger ones, and every sync, go to
    * the pool. 0: every write goes to the pool. Default SYNC_WRITE_BYTES_MAX_DEFAULT.
    */
   syncWriteBytesMax?: number;
+  /**
+   * Latency-sensitive reads (ReadOptions) of at most this many bytes run on the calling thread,
+   * expecting a page-cache hit; the rest go to the thread pool. 0: every read goes to the pool.
+   * Default SYNC_READ_BYTES_MAX_DEFAULT.
+   */
+  syncReadBytesMax?: number;
   /** Milliseconds since some origin (default performance.now); tests pass a fake clock. */
   nowMs?: () => number;
 }
@@ -37,32 +51,53 @@ export interface WritePathStats {
   inlinePauses: number;
 }
 
-/** Shared by the handles of one layer. */
-interface WritePath {
-  readonly syncWriteBytesMax: number;
-  readonly nowMs: () => number;
-  pausedUntilMs: number;
-  readonly stats: WritePathStats;
+/**
+ * Where latency-sensitive reads went. An inline read slower than a page-cache copy of its size
+ * (SYNC_READ_SLOW_BASE_MS + bytes / SYNC_READ_SLOW_BYTES_PER_MS) went to the disk: every read of
+ * the layer then goes to the pool for SYNC_READ_PAUSE_MS, so that a working set larger than the
+ * page cache costs the event loop one disk read per pause, not one per get. Node offers no
+ * preadv2(RWF_NOWAIT) or mincore to ask the page cache first.
+ */
+export interface ReadPathStats {
+  inlineReads: number;
+  pooledReads: number;
+  /** Times a slow inline read paused the inline path. */
+  inlinePauses: number;
 }
 
-/** The real node:fs file layer; `writeStats` tells where its writes went. */
-export type NodeFileLayer = FileLayer & { readonly writeStats: Readonly<WritePathStats> };
+/** Shared by the handles of one layer. */
+interface InlinePaths {
+  readonly syncWriteBytesMax: number;
+  readonly syncReadBytesMax: number;
+  readonly nowMs: () => number;
+  pausedUntilMs: number;
+  readPausedUntilMs: number;
+  readonly stats: WritePathStats;
+  readonly readStats: ReadPathStats;
+}
+
+/** The real node:fs file layer; `writeStats` and `readStats` tell where its writes and reads went. */
+export type NodeFileLayer = FileLayer & { readonly writeStats: Readonly<WritePathStats>; readonly readStats: Readonly<ReadPathStats> };
 
 /** The real node:fs file layer. */
 export function nodeFileLayer(options: NodeFileLayerOptions = {}): NodeFileLayer {
   const preallocate = options.preallocate ?? 'sparse';
-  const writePath: WritePath = {
+  const paths: InlinePaths = {
     syncWriteBytesMax: options.syncWriteBytesMax ?? SYNC_WRITE_BYTES_MAX_DEFAULT,
+    syncReadBytesMax: options.syncReadBytesMax ?? SYNC_READ_BYTES_MAX_DEFAULT,
     nowMs: options.nowMs ?? (() => performance.now()),
     pausedUntilMs: -Infinity,
+    readPausedUntilMs: -Infinity,
     stats: { inlineWrites: 0, pooledWrites: 0, inlinePauses: 0 },
+    readStats: { inlineReads: 0, pooledReads: 0, inlinePauses: 0 },
   };
   return {
-    writeStats: writePath.stats,
+    writeStats: paths.stats,
+    readStats: paths.readStats,
     async open(path: string, mode: OpenMode): Promise<FileHandle> {
       const flags = mode === 'r' ? 'r' : mode === 'r+' ? 'r+' : 'wx+';
       const fh = await fsOpen(path, flags);
-      return new NodeHandle(path, fh, preallocate, writePath);
+      return new NodeHandle(path, fh, preallocate, paths);
     },
     async stat(path: string) {
       try {
@@ -99,19 +134,33 @@ class NodeHandle implements FileHandle {
     readonly path: string,
     readonly fh: NodeFileHandle,
     readonly preallocate: 'sparse' | 'zeros',
-    readonly writePath: WritePath,
+    readonly paths: InlinePaths,
   ) {}
 
-  async readv(buffers: readonly Uint8Array[], position: number): Promise<number> {
+  async readv(buffers: readonly Uint8Array[], position: number, options?: ReadOptions): Promise<number> {
     // preadv may return short reads before EOF (signals, large requests): loop until full or EOF.
     const want = byteLengthOf(buffers);
     let done = 0;
     let bufs = [...buffers];
+    const wp = this.paths;
+    const counted = options?.latencySensitive === true;
+    const startMs = counted ? wp.nowMs() : 0;
+    const inline = counted && want <= wp.syncReadBytesMax && startMs >= wp.readPausedUntilMs;
+    if (inline && this.fh.fd < 0) throw Object.assign(new Error('EBADF: file closed'), { code: 'EBADF', syscall: 'read' });
+    if (inline) wp.readStats.inlineReads++;
+    else if (counted) wp.readStats.pooledReads++;
     while (done < want) {
-      const { bytesRead } = await this.fh.readv(bufs, position + done);
+      const bytesRead = inline ? readvSync(this.fh.fd, bufs as Uint8Array[], position + done) : (await this.fh.readv(bufs, position + done)).bytesRead;
       if (bytesRead === 0) break;
       done += bytesRead;
       bufs = advance(bufs, bytesRead);
+    }
+    if (inline) {
+      const endMs = wp.nowMs();
+      if (endMs - startMs > SYNC_READ_SLOW_BASE_MS + want / SYNC_READ_SLOW_BYTES_PER_MS) {
+        wp.readPausedUntilMs = endMs + SYNC_READ_PAUSE_MS;
+        wp.readStats.inlinePauses++;
+      }
     }
     return done;
   }
@@ -122,7 +171,7 @@ class NodeHandle implements FileHandle {
     let bufs = [...buffers];
     // A thread-pool write costs two thread hand-offs (measured on this project's VMs: each a
     // context switch that costs more CPU than copying a few hundred KiB into the page cache).
-    const wp = this.writePath;
+    const wp = this.paths;
     const startMs = wp.nowMs();
     const inline = want <= wp.syncWriteBytesMax && startMs >= wp.pausedUntilMs;
     // A closed FileHandle's fd is -1: fail as the thread-pool path does, not with a RangeError.

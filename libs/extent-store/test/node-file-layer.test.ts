@@ -87,6 +87,76 @@ describe('nodeFileLayer writes', () => {
     }
   });
 
+  for (const syncReadBytesMax of [0, 4096, 1 << 20]) {
+    it(`reads gathered buffers byte for byte, latency-sensitive or not (inline up to ${syncReadBytesMax} bytes)`, async () => {
+      const dir = await mkdtemp(join(tmpdir(), 'tw-nfl-'));
+      dirs.push(dir);
+      const layer = nodeFileLayer({ syncReadBytesMax, nowMs: () => 0 });
+      const h = await layer.open(join(dir, 'f'), 'create');
+      try {
+        const data = Buffer.alloc(70_001);
+        for (let i = 0; i < data.length; i++) data[i] = (i * 7 + 3) & 0xff;
+        await h.writev([data], 100);
+        for (const latencySensitive of [true, false]) {
+          for (const [pos, sizes] of [[100, [10, 4086]], [1000, [69_000, 101]], [69_000, [500, 2000]]] as const) {
+            const bufs = sizes.map((n) => Buffer.alloc(n, 0xee));
+            const n = await h.readv(bufs, pos, { latencySensitive });
+            const expected = Math.min(sizes[0]! + sizes[1]!, 70_101 - pos);
+            expect(n).toBe(expected);
+            expect(Buffer.concat(bufs).subarray(0, n).equals(data.subarray(pos - 100, pos - 100 + n))).toBe(true);
+          }
+        }
+        const inlineEligible = (n: number): boolean => n <= syncReadBytesMax;
+        const sensitive = [4096, 69_101, 2500];
+        expect(layer.readStats).toEqual({ inlineReads: sensitive.filter(inlineEligible).length, pooledReads: sensitive.filter((n) => !inlineEligible(n)).length, inlinePauses: 0 });
+      } finally {
+        await h.close();
+      }
+    });
+  }
+
+  it('rejects a latency-sensitive read of a closed handle with EBADF', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'tw-nfl-'));
+    dirs.push(dir);
+    const h = await nodeFileLayer().open(join(dir, 'f'), 'create');
+    await h.close();
+    await expect(h.readv([Buffer.alloc(10)], 0, { latencySensitive: true })).rejects.toMatchObject({ code: 'EBADF' });
+  });
+
+  it('sends reads to the thread pool for a while after an inline read was slow (missed the page cache), then inline again', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'tw-nfl-'));
+    dirs.push(dir);
+    // A fake clock: each reading advances it by `step` ms (the read between two readings "took" step).
+    let now = 0;
+    let step = 0.01;
+    const layer = nodeFileLayer({ nowMs: () => (now += step) });
+    const h = await layer.open(join(dir, 'f'), 'create');
+    try {
+      await h.writev([Buffer.alloc(4096 * 5, 1)], 0);
+      const b = Buffer.alloc(4096);
+      const read = (i: number): Promise<number> => h.readv([b], i * 4096, { latencySensitive: true });
+      await read(0);
+      expect(layer.readStats).toEqual({ inlineReads: 1, pooledReads: 0, inlinePauses: 0 });
+      step = 1; // slower than a page-cache copy of 4 KiB: the next reads go to the pool
+      await read(1);
+      expect(layer.readStats).toEqual({ inlineReads: 2, pooledReads: 0, inlinePauses: 1 });
+      step = 0.01;
+      await read(2);
+      await read(3);
+      // Not latency-sensitive: neither inline nor counted.
+      await h.readv([b], 0);
+      expect(layer.readStats).toEqual({ inlineReads: 2, pooledReads: 2, inlinePauses: 1 });
+      now += extentLimits.SYNC_READ_PAUSE_MS; // the pause is over
+      expect(await read(4)).toBe(4096);
+      expect(layer.readStats).toEqual({ inlineReads: 3, pooledReads: 2, inlinePauses: 1 });
+      expect(b.every((x) => x === 1)).toBe(true);
+      // Writes have their own pause: a slow read did not pause them.
+      expect(layer.writeStats.inlinePauses).toBe(0);
+    } finally {
+      await h.close();
+    }
+  });
+
   it('preallocates with zeros through the thread pool, the file reading back as zeros', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'tw-nfl-'));
     dirs.push(dir);
