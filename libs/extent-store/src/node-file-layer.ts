@@ -149,17 +149,24 @@ class NodeHandle implements FileHandle {
     if (inline && this.fh.fd < 0) throw Object.assign(new Error('EBADF: file closed'), { code: 'EBADF', syscall: 'read' });
     if (inline) wp.readStats.inlineReads++;
     else if (counted) wp.readStats.pooledReads++;
-    while (done < want) {
-      const bytesRead = inline ? readvSync(this.fh.fd, bufs as Uint8Array[], position + done) : (await this.fh.readv(bufs, position + done)).bytesRead;
-      if (bytesRead === 0) break;
-      done += bytesRead;
-      bufs = advance(bufs, bytesRead);
-    }
-    if (inline) {
-      const endMs = wp.nowMs();
-      if (endMs - startMs > SYNC_READ_SLOW_BASE_MS + want / SYNC_READ_SLOW_BYTES_PER_MS) {
-        wp.readPausedUntilMs = endMs + SYNC_READ_PAUSE_MS;
-        wp.readStats.inlinePauses++;
+    let ok = false;
+    try {
+      while (done < want) {
+        const bytesRead = inline ? readvSync(this.fh.fd, bufs as Uint8Array[], position + done) : (await this.fh.readv(bufs, position + done)).bytesRead;
+        if (bytesRead === 0) break;
+        done += bytesRead;
+        bufs = advance(bufs, bytesRead);
+      }
+      ok = true;
+    } finally {
+      // A failed inline read pauses too: a failing disk can retry an EIO for seconds, and every
+      // get of that record would otherwise spend them on the event loop.
+      if (inline) {
+        const endMs = wp.nowMs();
+        if (!ok || endMs - startMs > SYNC_READ_SLOW_BASE_MS + want / SYNC_READ_SLOW_BYTES_PER_MS) {
+          wp.readPausedUntilMs = endMs + SYNC_READ_PAUSE_MS;
+          wp.readStats.inlinePauses++;
+        }
       }
     }
     return done;
@@ -178,17 +185,23 @@ class NodeHandle implements FileHandle {
     if (inline && this.fh.fd < 0) throw Object.assign(new Error('EBADF: file closed'), { code: 'EBADF', syscall: 'write' });
     if (inline) wp.stats.inlineWrites++;
     else wp.stats.pooledWrites++;
-    while (done < want) {
-      const bytesWritten = inline ? writevSync(this.fh.fd, bufs as Uint8Array[], position + done) : (await this.fh.writev(bufs, position + done)).bytesWritten;
-      if (bytesWritten === 0) throw Object.assign(new Error('pwritev wrote nothing'), { code: 'EIO' });
-      done += bytesWritten;
-      bufs = advance(bufs, bytesWritten);
-    }
-    if (inline) {
-      const endMs = wp.nowMs();
-      if (endMs - startMs > SYNC_WRITE_SLOW_MS) {
-        wp.pausedUntilMs = endMs + SYNC_WRITE_PAUSE_MS;
-        wp.stats.inlinePauses++;
+    let ok = false;
+    try {
+      while (done < want) {
+        const bytesWritten = inline ? writevSync(this.fh.fd, bufs as Uint8Array[], position + done) : (await this.fh.writev(bufs, position + done)).bytesWritten;
+        if (bytesWritten === 0) throw Object.assign(new Error('pwritev wrote nothing'), { code: 'EIO' });
+        done += bytesWritten;
+        bufs = advance(bufs, bytesWritten);
+      }
+      ok = true;
+    } finally {
+      // A failed inline write pauses too (a failing disk may have spent seconds on it).
+      if (inline) {
+        const endMs = wp.nowMs();
+        if (!ok || endMs - startMs > SYNC_WRITE_SLOW_MS) {
+          wp.pausedUntilMs = endMs + SYNC_WRITE_PAUSE_MS;
+          wp.stats.inlinePauses++;
+        }
       }
     }
   }

@@ -142,3 +142,28 @@ describe('index rebuild', () => {
     expect((await s.get(idOf('k1')))!.bytes.equals(bytesFor(9, 100))).toBe(true);
   });
 });
+
+describe('which reads may run on the event loop', () => {
+  it('only gets ask for inline reads; recovery, compaction and index rebuilds read through the pool', async () => {
+    const files = nodeFileLayer();
+    const dir = dirs.make();
+    let s = await make(dir, { files });
+    for (let i = 0; i < 40; i++) await s.put(idOf(`k${i}`), bytesFor(i, size(i)));
+    for (let i = 0; i < 30; i++) await s.delete(idOf(`k${i}`));
+    let gets = 0;
+    const getLive = async (): Promise<void> => {
+      for (let i = 30; i < 40; i++) {
+        expect((await s.get(idOf(`k${i}`)))?.bytes.equals(bytesFor(i, size(i)))).toBe(true);
+        gets++;
+      }
+    };
+    await getLive();
+    const compacted = await s.compact({ garbageRatioMin: 0.1 });
+    expect(compacted.extentsCompacted).toBeGreaterThan(0);
+    await getLive();
+    s = await reopen(s, { files, rebuildIndex: true });
+    await getLive();
+    const { inlineReads, pooledReads } = files.readStats;
+    expect(inlineReads + pooledReads).toBe(gets);
+  });
+});

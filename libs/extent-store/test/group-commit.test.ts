@@ -44,8 +44,8 @@ describe('group commit pacing', () => {
   });
 });
 
-/** nodeFileLayer whose extent syncs are counted and can be held at a gate (a slow disk). */
-function gatedLayer(gate: { hold: Promise<void> | undefined; syncs: number }): FileLayer {
+/** nodeFileLayer whose extent writes and syncs are counted and whose syncs can be held at a gate (a slow disk). */
+function gatedLayer(gate: { hold: Promise<void> | undefined; syncs: number; writes?: number }): FileLayer {
   const inner = nodeFileLayer();
   return {
     ...inner,
@@ -54,6 +54,12 @@ function gatedLayer(gate: { hold: Promise<void> | undefined; syncs: number }): F
       if (!/extent-/.test(path)) return h;
       return new Proxy(h, {
         get(target, key, receiver) {
+          if (key === 'writev') {
+            return async (...args: Parameters<typeof target.writev>) => {
+              await target.writev(...args);
+              gate.writes = (gate.writes ?? 0) + 1;
+            };
+          }
           if (key === 'datasync') {
             return async () => {
               gate.syncs++;
@@ -84,7 +90,7 @@ describe('group commit with the default interval (0)', () => {
   });
 
   it('puts that arrive while a sync runs share the next one', async () => {
-    const gate = { hold: undefined as Promise<void> | undefined, syncs: 0 };
+    const gate = { hold: undefined as Promise<void> | undefined, syncs: 0, writes: 0 };
     const s = await openExtentStore({ dir: dirs.make(), files: gatedLayer(gate), extentSizeBytes: 256 * KiB, reserveBytes: 0 });
     stores.push(s);
     let release!: () => void;
@@ -94,8 +100,12 @@ describe('group commit with the default interval (0)', () => {
     // Wait (bounded) until the first put's sync is held at the gate.
     for (let i = 0; i < 1000 && gate.syncs === before; i++) await new Promise((r) => realSetTimeout(r, 1));
     expect(gate.syncs - before).toBe(1);
+    const written = gate.writes;
     const rest = Array.from({ length: 8 }, (_, i) => s.put(idOf(`r${i}`), bytesFor(200 + i, 4 * KiB)));
-    expect(await settledWithin(Promise.all(rest), 200)).toBe('pending');
+    // Wait (bounded) until all eight are written: each is then covered by the next sync.
+    for (let i = 0; i < 10_000 && gate.writes < written + 8; i++) await new Promise((r) => realSetTimeout(r, 1));
+    expect(gate.writes - written).toBe(8);
+    expect(await settledWithin(Promise.all(rest), 50)).toBe('pending');
     gate.hold = undefined;
     release();
     expect(await settledWithin(first, 30_000)).toBe('settled');

@@ -157,6 +157,30 @@ describe('nodeFileLayer writes', () => {
     }
   });
 
+  it('a failed inline read or write pauses its inline path too (a failing disk may take seconds to fail)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'tw-nfl-'));
+    dirs.push(dir);
+    let now = 0;
+    const layer = nodeFileLayer({ nowMs: () => (now += 0.01) });
+    // read(2) of a directory fails (EISDIR); write(2) to a read-only descriptor fails (EBADF).
+    const d = await layer.open(dir, 'r');
+    await (await layer.open(join(dir, 'f'), 'create')).close();
+    const ro = await layer.open(join(dir, 'f'), 'r');
+    try {
+      await expect(d.readv([Buffer.alloc(4096)], 0, { latencySensitive: true })).rejects.toMatchObject({ code: 'EISDIR' });
+      expect(layer.readStats).toEqual({ inlineReads: 1, pooledReads: 0, inlinePauses: 1 });
+      await expect(d.readv([Buffer.alloc(4096)], 0, { latencySensitive: true })).rejects.toMatchObject({ code: 'EISDIR' });
+      expect(layer.readStats).toEqual({ inlineReads: 1, pooledReads: 1, inlinePauses: 1 });
+      await expect(ro.writev([Buffer.alloc(4096)], 0)).rejects.toMatchObject({ code: 'EBADF' });
+      expect(layer.writeStats).toEqual({ inlineWrites: 1, pooledWrites: 0, inlinePauses: 1 });
+      await expect(ro.writev([Buffer.alloc(4096)], 0)).rejects.toMatchObject({ code: 'EBADF' });
+      expect(layer.writeStats).toEqual({ inlineWrites: 1, pooledWrites: 1, inlinePauses: 1 });
+    } finally {
+      await d.close();
+      await ro.close();
+    }
+  });
+
   it('preallocates with zeros through the thread pool, the file reading back as zeros', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'tw-nfl-'));
     dirs.push(dir);
