@@ -72,6 +72,11 @@ export class FrameReader {
     private readonly onread: boolean,
   ) {}
 
+  /** Whether a frame's payload is part-way in (its header was taken, its last byte not yet). */
+  get midPayload(): boolean {
+    return this.state === State.Payload && !this.failed;
+  }
+
   /** onread mode: the buffer for the next read. */
   nextReadBuffer(): Uint8Array {
     const remaining = this.prefix === undefined ? 0 : this.prefix.payloadBytes - this.fill;

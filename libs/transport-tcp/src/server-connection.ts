@@ -98,9 +98,13 @@ export class ServerConnection implements FrameSink {
     }
     const controller = new AbortController();
     this.running.set(prefix.id, controller);
-    this.updateFlow();
+    // No updateFlow here: its payload comes next and is read to its end; `complete` pauses if due.
     const id = prefix.id;
-    const complete = (payload: Buffer): void => void this.dispatch(id, header, payload, controller);
+    const complete = (payload: Buffer): void => {
+      // The payload is in: a pause put off while it arrived (updateFlow) may happen now.
+      this.updateFlow();
+      void this.dispatch(id, header, payload, controller);
+    };
     let dest: Uint8Array | PayloadSink | undefined;
     try {
       dest = prefix.payloadBytes > 0 ? this.options.payloadDestination?.(header, prefix.payloadBytes) : undefined;
@@ -240,7 +244,11 @@ export class ServerConnection implements FrameSink {
       return;
     }
     const busy = this.running.size >= this.options.inflightMax || this.pausedForWrites;
-    if (busy && !this.socket.isPaused()) this.socket.pause();
+    // Pause only between frames: a payload whose header was taken is read to its end (its
+    // destination is already allocated, so this costs no memory). Its request may feed work
+    // that running requests wait on (a storage node's streamed put, with later puts acknowledged
+    // only after it); pausing part-way could leave the two waiting on each other.
+    if (busy && !this.socket.isPaused() && !this.reader.midPayload) this.socket.pause();
     else if (!busy && this.socket.isPaused()) this.socket.resume();
   }
 

@@ -82,6 +82,54 @@ describe('tcp transport specifics', () => {
     expect(installed.some((b) => b.buffer === dest.buffer)).toBe(true);
   });
 
+  it('a server at its in-flight bound still reads the payload of a request whose header it took (pauses only between frames)', async () => {
+    // A request's payload may feed work that others wait on (a storage node writes a streamed
+    // put as it arrives, and puts behind it are acknowledged only after it): pausing the socket
+    // in the middle of that payload, because the request itself reached the bound, could leave
+    // the payload and the running requests waiting on each other.
+    // Bound 2: the slow request runs, the big one's header brings the connection to the bound.
+    const server = make({ serverInflightPerConnectionMax: 2 });
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const big = 8 * 1024 * 1024;
+    const dest = Buffer.alloc(big);
+    let received = 0;
+    const startedHeaders: string[] = [];
+    let firstStarted!: () => void;
+    const started = new Promise<void>((r) => (firstStarted = r));
+    const listener = await server.listen(
+      '127.0.0.1:0',
+      async (req) => {
+        startedHeaders.push(req.header.toString());
+        if (req.header.toString() === 'slow') firstStarted();
+        if (req.header.toString() !== 'third') await gate;
+        return { header: req.header };
+      },
+      { payloadDestination: (_header, bytes) => (bytes === big ? { buffer: dest, onBytes: (n: number) => (received = n) } : undefined) },
+    );
+    const peer = await make({ connectionsPerPeerMax: 1 }).dial(listener.address);
+    const first = peer.request({ header: Buffer.from('slow') });
+    first.catch(() => undefined); // settled below; closing the transports after a failure rejects it
+    await started;
+    const second = peer.request({ header: Buffer.from('big'), payload: Buffer.alloc(big, 0x42) });
+    second.catch(() => undefined);
+    // Bounded wait (real time) for the whole payload to arrive while the first request still runs.
+    for (let i = 0; i < 2000 && received < big; i++) await new Promise((r) => setTimeout(r, 5));
+    // Back-pressure still holds between frames: with both running, a third request is not taken.
+    const third = peer.request({ header: Buffer.from('third') });
+    third.catch(() => undefined);
+    for (let i = 0; i < 2000 && startedHeaders.length < 2; i++) await new Promise((r) => setTimeout(r, 5));
+    await new Promise((r) => setTimeout(r, 100));
+    const startedAtBound = [...startedHeaders];
+    release();
+    expect(received).toBe(big);
+    expect(startedAtBound).toEqual(['slow', 'big']);
+    expect((await first).header.toString()).toBe('slow');
+    expect((await second).header.toString()).toBe('big');
+    expect((await third).header.toString()).toBe('third');
+    expect(dest.every((b) => b === 0x42)).toBe(true);
+  });
+
   it('grows the pool to connectionsPerPeerMax under concurrent load and no further', async () => {
     const server = make();
     let release!: () => void;

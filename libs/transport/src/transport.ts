@@ -237,7 +237,10 @@ export interface TransportLimitOptions {
   readonly inflightBytesPerConnectionMax?: number;
   /** Connections per peer in the pool. */
   readonly connectionsPerPeerMax?: number;
-  /** Handlers running per accepted connection before the server stops reading from it. */
+  /**
+   * Handlers running per accepted connection before the server stops reading from it. It stops
+   * between frames: a request whose header was taken has its payload read to the end first.
+   */
   readonly serverInflightPerConnectionMax?: number;
 }
 
