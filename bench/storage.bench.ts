@@ -3,8 +3,8 @@
  * 1 MiB and 8 MiB fragments at 1 and 16 in flight; client (this process) and node (a child
  * process) talk over loopback TCP. Baselines in the same run: raw node:net between two processes
  * (same sizes, same in-flight count, warmed up like the node) and raw sequential file write/read
- * with the node's group-commit policy (its default interval, extentLimits.GROUP_COMMIT_MS_DEFAULT:
- * one fdatasync at a time, each covering every write made before it starts). Each cell runs
+ * with the node's group-commit policy (one fdatasync at a time, each covering the writes made
+ * before it starts, at most one per extentLimits.GROUP_COMMIT_MS_DEFAULT ms). Each cell runs
  * ROUNDS paired rounds (baselines next to the path they are compared with, every round) and
  * reports the round with the median ratio, plus the lowest and highest ratio of the rounds
  * (`.ratio.min` / `.ratio.max`).

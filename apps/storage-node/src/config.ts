@@ -18,7 +18,7 @@ const schema = Type.Object(
     fsync: Type.Object(
       {
         mode: Type.Union([Type.Literal('always'), Type.Literal('group'), Type.Literal('never')], { default: 'group' }),
-        intervalMs: Type.Integer({ minimum: 0, maximum: 1000, default: 0, description: 'least time between the starts of two group-commit syncs; 0: back to back' }),
+        intervalMs: Type.Integer({ minimum: 0, maximum: 1000, default: 1, description: 'least time between the starts of two group-commit syncs; 0: back to back' }),
       },
       { additionalProperties: false, default: {} },
     ),

@@ -68,8 +68,8 @@ export type FsyncPolicy =
    * group commit: one flush at a time; it fdatasyncs (in parallel) the extents of the records
    * written so far, in sequence order up to the first one still being written (a put stream
    * holds back the records after it), then indexes and acknowledges them. Records written while a
-   * flush runs share the next one, which starts when it ends; with `intervalMs` (default 0) at
-   * least that long between the starts of two syncs. A put that arrives when no flush runs and
+   * flush runs share the next one, which starts when it ends, but at least `intervalMs` (default 1;
+   * 0: back to back) after the start of the previous sync. A put that arrives when no flush runs and
    * the last sync started at least `intervalMs` ago is synced at once (no added latency when idle).
    */
   | { mode: 'group'; intervalMs?: number }

@@ -17,14 +17,13 @@ export const EXTENT_SIZE_BYTES_MAX = 64 * 1024 * 1024 * 1024;
 export const PAYLOAD_BYTES_MAX_DEFAULT = 256 * 1024 * 1024;
 
 /**
- * Group commit: default least time between the starts of two fdatasyncs. 0: a sync starts as soon
- * as the previous one ends, covering every record written meanwhile (the group grows with the
- * load, as in LevelDB's or PostgreSQL's group commit). With 1, a put arriving less than 1 ms
- * after the last sync started waited for a timer (Node's timers fire at 1 ms granularity):
- * 256 KiB puts one at a time took 1.3-2.0 ms in process against 0.7-1.0 ms with 0, for raw
- * write + fdatasync at ~0.45 ms (docs/storage-node.md, "What a put goes through").
+ * Group commit: default least time between the starts of two fdatasyncs. 0 would start a sync as
+ * soon as the previous one ends: single puts made back to back in process got faster (1.3-2.0 ->
+ * 0.7-1.0 ms p50), but over the network one put at a time measured the same and 256 KiB puts at
+ * 16 in flight 1-6 % slower in 7 pairs of 7 (more syncs, each a thread-pool hand-off and an index
+ * batch). See docs/storage-node.md, "What a put goes through".
  */
-export const GROUP_COMMIT_MS_DEFAULT = 0;
+export const GROUP_COMMIT_MS_DEFAULT = 1;
 export const GROUP_COMMIT_MS_MAX = 1000;
 
 /** Appends written but not yet acknowledged: bounds memory the caller's buffers pin. */

@@ -75,10 +75,10 @@ function gatedLayer(gate: { hold: Promise<void> | undefined; syncs: number; writ
   };
 }
 
-describe('group commit with the default interval (0)', () => {
+describe('group commit with intervalMs 0 (syncs back to back)', () => {
   it('syncs each put as soon as no sync runs: puts one at a time never wait for a timer', async () => {
     const gate = { hold: undefined as Promise<void> | undefined, syncs: 0 };
-    const s = await openExtentStore({ dir: dirs.make(), files: gatedLayer(gate), extentSizeBytes: 256 * KiB, reserveBytes: 0 });
+    const s = await openExtentStore({ dir: dirs.make(), files: gatedLayer(gate), extentSizeBytes: 256 * KiB, reserveBytes: 0, fsync: { mode: 'group', intervalMs: 0 } });
     stores.push(s);
     // Timers and the pacing clock are frozen: a put that waited for a timer would never settle.
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
@@ -91,7 +91,7 @@ describe('group commit with the default interval (0)', () => {
 
   it('puts that arrive while a sync runs share the next one', async () => {
     const gate = { hold: undefined as Promise<void> | undefined, syncs: 0, writes: 0 };
-    const s = await openExtentStore({ dir: dirs.make(), files: gatedLayer(gate), extentSizeBytes: 256 * KiB, reserveBytes: 0 });
+    const s = await openExtentStore({ dir: dirs.make(), files: gatedLayer(gate), extentSizeBytes: 256 * KiB, reserveBytes: 0, fsync: { mode: 'group', intervalMs: 0 } });
     stores.push(s);
     let release!: () => void;
     gate.hold = new Promise<void>((r) => (release = r));
