@@ -1,4 +1,5 @@
 import { type Static, type TObject, Type } from '@sinclair/typebox';
+import { extentLimits } from '@tw/extent-store';
 
 const port = (defaultPort: number) => Type.Integer({ minimum: 0, maximum: 65535, default: defaultPort, description: '0 picks a free port (printed at start-up)' });
 
@@ -21,6 +22,23 @@ const schema = Type.Object(
         intervalMs: Type.Integer({ minimum: 0, maximum: 1000, default: 1, description: 'least time between the starts of two group-commit syncs; 0: back to back' }),
       },
       { additionalProperties: false, default: {} },
+    ),
+    inlineIo: Type.Object(
+      {
+        writeBytesMax: Type.Integer({
+          minimum: 0,
+          maximum: 64 * 1024 ** 2,
+          default: extentLimits.SYNC_WRITE_BYTES_MAX_DEFAULT,
+          description: 'Record writes up to this size run on the event loop (a thread-pool hand-off costs more than the copy); 0: all in the thread pool',
+        }),
+        readBytesMax: Type.Integer({
+          minimum: 0,
+          maximum: 64 * 1024 ** 2,
+          default: extentLimits.SYNC_READ_BYTES_MAX_DEFAULT,
+          description: 'Record reads of gets up to this size run on the event loop (expected page-cache hits, timed); 0: all in the thread pool, several at once',
+        }),
+      },
+      { additionalProperties: false, default: {}, description: 'Which file reads and writes skip the thread pool; a slow one sends them back to it for 1 s' },
     ),
     extentSizeBytes: Type.Integer({ minimum: 64 * 1024, maximum: 64 * 1024 ** 3, default: 1024 ** 3 }),
     capacityBytes: Type.Optional(Type.Integer({ minimum: 1, description: 'Upper bound on bytes in extents (default: the file system)' })),

@@ -51,7 +51,7 @@ export async function startStorageNode(config: StorageNodeConfig, options: { log
 
   log.info({ dataDir: config.dataDir, rebuildIndex: options.rebuildIndex ?? false }, 'opening extent store');
   const openedAt = performance.now();
-  const files = nodeFileLayer();
+  const files = nodeFileLayer({ syncWriteBytesMax: config.inlineIo.writeBytesMax, syncReadBytesMax: config.inlineIo.readBytesMax });
   const store = await openExtentStore({
     dir: config.dataDir,
     files,

@@ -245,6 +245,24 @@ describe('fragment service', () => {
     expect(metrics).toMatch(/tw_storage_inline_read_pauses \d+/);
   });
 
+  test('a bad inlineIo setting is refused, naming the field', () => {
+    expect(() => parseConfig(StorageNodeConfigSchema, { dataDir: '/tmp/unused', inlineIo: { readBytesMax: -1 } })).toThrow(/inlineIo\.readBytesMax/);
+    expect(() => parseConfig(StorageNodeConfigSchema, { dataDir: '/tmp/unused', inlineIo: { writeBytesMax: 1024 ** 3 } })).toThrow(/inlineIo\.writeBytesMax/);
+  });
+
+  test('inlineIo 0 sends every record write and read to the thread pool', async () => {
+    const { client, node } = await start({ inlineIo: { writeBytesMax: 0, readBytesMax: 0 } });
+    const bytes = Buffer.alloc(100, 7);
+    const f = fragment('pool', 1n, bytes);
+    await client.put(f.id, f.header, bytes);
+    expect((await client.get(f.id))?.bytes.equals(bytes)).toBe(true);
+    const metrics = await (await fetch(`${node.adminUrl}/metrics`)).text();
+    expect(metrics).toMatch(/tw_storage_record_writes\{path="inline"\} 0\n/);
+    expect(Number(/tw_storage_record_writes\{path="pool"\} (\d+)/.exec(metrics)?.[1])).toBeGreaterThanOrEqual(1);
+    expect(metrics).toMatch(/tw_storage_record_reads\{path="inline"\} 0\n/);
+    expect(metrics).toMatch(/tw_storage_record_reads\{path="pool"\} 1\n/);
+  });
+
   test('data survives a stop and a restart on the same folder', async () => {
     const { node, client, dir } = await start();
     const bytes = Buffer.alloc(70_000, 6);
