@@ -65,15 +65,44 @@ export interface ReadPathStats {
   inlinePauses: number;
 }
 
+/**
+ * One direction's inline policy, shared by the handles of a layer: which calls run on the calling
+ * thread, and the pause of that path after an inline call that was slow or failed (a failing disk
+ * can retry an EIO for seconds, which the event loop would otherwise spend).
+ */
+class InlinePath {
+  pausedUntilMs = -Infinity;
+  inline = 0;
+  pooled = 0;
+  pauses = 0;
+  constructor(
+    readonly bytesMax: number,
+    /** How long an inline call of `bytes` may take before it counts as slow. */
+    readonly slowMs: (bytes: number) => number,
+    readonly pauseMs: number,
+  ) {}
+
+  /** Whether a call of `bytes` starting at `startMs` runs inline; counts it either way. */
+  admit(bytes: number, startMs: number): boolean {
+    const inline = bytes <= this.bytesMax && startMs >= this.pausedUntilMs;
+    if (inline) this.inline++;
+    else this.pooled++;
+    return inline;
+  }
+
+  /** After an inline call: pauses the path if the call failed or was slow. */
+  finished(bytes: number, startMs: number, endMs: number, ok: boolean): void {
+    if (ok && endMs - startMs <= this.slowMs(bytes)) return;
+    this.pausedUntilMs = endMs + this.pauseMs;
+    this.pauses++;
+  }
+}
+
 /** Shared by the handles of one layer. */
 interface InlinePaths {
-  readonly syncWriteBytesMax: number;
-  readonly syncReadBytesMax: number;
   readonly nowMs: () => number;
-  pausedUntilMs: number;
-  readPausedUntilMs: number;
-  readonly stats: WritePathStats;
-  readonly readStats: ReadPathStats;
+  readonly write: InlinePath;
+  readonly read: InlinePath;
 }
 
 /** The real node:fs file layer; `writeStats` and `readStats` tell where its writes and reads went. */
@@ -83,17 +112,18 @@ export type NodeFileLayer = FileLayer & { readonly writeStats: Readonly<WritePat
 export function nodeFileLayer(options: NodeFileLayerOptions = {}): NodeFileLayer {
   const preallocate = options.preallocate ?? 'sparse';
   const paths: InlinePaths = {
-    syncWriteBytesMax: options.syncWriteBytesMax ?? SYNC_WRITE_BYTES_MAX_DEFAULT,
-    syncReadBytesMax: options.syncReadBytesMax ?? SYNC_READ_BYTES_MAX_DEFAULT,
     nowMs: options.nowMs ?? (() => performance.now()),
-    pausedUntilMs: -Infinity,
-    readPausedUntilMs: -Infinity,
-    stats: { inlineWrites: 0, pooledWrites: 0, inlinePauses: 0 },
-    readStats: { inlineReads: 0, pooledReads: 0, inlinePauses: 0 },
+    write: new InlinePath(options.syncWriteBytesMax ?? SYNC_WRITE_BYTES_MAX_DEFAULT, () => SYNC_WRITE_SLOW_MS, SYNC_WRITE_PAUSE_MS),
+    read: new InlinePath(options.syncReadBytesMax ?? SYNC_READ_BYTES_MAX_DEFAULT, (bytes) => SYNC_READ_SLOW_BASE_MS + bytes / SYNC_READ_SLOW_BYTES_PER_MS, SYNC_READ_PAUSE_MS),
   };
+  const { write, read } = paths;
   return {
-    writeStats: paths.stats,
-    readStats: paths.readStats,
+    get writeStats(): WritePathStats {
+      return { inlineWrites: write.inline, pooledWrites: write.pooled, inlinePauses: write.pauses };
+    },
+    get readStats(): ReadPathStats {
+      return { inlineReads: read.inline, pooledReads: read.pooled, inlinePauses: read.pauses };
+    },
     async open(path: string, mode: OpenMode): Promise<FileHandle> {
       const flags = mode === 'r' ? 'r' : mode === 'r+' ? 'r+' : 'wx+';
       const fh = await fsOpen(path, flags);
@@ -142,13 +172,11 @@ class NodeHandle implements FileHandle {
     const want = byteLengthOf(buffers);
     let done = 0;
     let bufs = [...buffers];
-    const wp = this.paths;
+    // Only latency-sensitive reads (gets) are candidates, and only they are counted.
     const counted = options?.latencySensitive === true;
-    const startMs = counted ? wp.nowMs() : 0;
-    const inline = counted && want <= wp.syncReadBytesMax && startMs >= wp.readPausedUntilMs;
+    const startMs = counted ? this.paths.nowMs() : 0;
+    const inline = counted && this.paths.read.admit(want, startMs);
     if (inline && this.fh.fd < 0) throw Object.assign(new Error('EBADF: file closed'), { code: 'EBADF', syscall: 'read' });
-    if (inline) wp.readStats.inlineReads++;
-    else if (counted) wp.readStats.pooledReads++;
     let ok = false;
     try {
       while (done < want) {
@@ -159,15 +187,7 @@ class NodeHandle implements FileHandle {
       }
       ok = true;
     } finally {
-      // A failed inline read pauses too: a failing disk can retry an EIO for seconds, and every
-      // get of that record would otherwise spend them on the event loop.
-      if (inline) {
-        const endMs = wp.nowMs();
-        if (!ok || endMs - startMs > SYNC_READ_SLOW_BASE_MS + want / SYNC_READ_SLOW_BYTES_PER_MS) {
-          wp.readPausedUntilMs = endMs + SYNC_READ_PAUSE_MS;
-          wp.readStats.inlinePauses++;
-        }
-      }
+      if (inline) this.paths.read.finished(want, startMs, this.paths.nowMs(), ok);
     }
     return done;
   }
@@ -178,13 +198,10 @@ class NodeHandle implements FileHandle {
     let bufs = [...buffers];
     // A thread-pool write costs two thread hand-offs (measured on this project's VMs: each a
     // context switch that costs more CPU than copying a few hundred KiB into the page cache).
-    const wp = this.paths;
-    const startMs = wp.nowMs();
-    const inline = want <= wp.syncWriteBytesMax && startMs >= wp.pausedUntilMs;
+    const startMs = this.paths.nowMs();
+    const inline = this.paths.write.admit(want, startMs);
     // A closed FileHandle's fd is -1: fail as the thread-pool path does, not with a RangeError.
     if (inline && this.fh.fd < 0) throw Object.assign(new Error('EBADF: file closed'), { code: 'EBADF', syscall: 'write' });
-    if (inline) wp.stats.inlineWrites++;
-    else wp.stats.pooledWrites++;
     let ok = false;
     try {
       while (done < want) {
@@ -195,14 +212,7 @@ class NodeHandle implements FileHandle {
       }
       ok = true;
     } finally {
-      // A failed inline write pauses too (a failing disk may have spent seconds on it).
-      if (inline) {
-        const endMs = wp.nowMs();
-        if (!ok || endMs - startMs > SYNC_WRITE_SLOW_MS) {
-          wp.pausedUntilMs = endMs + SYNC_WRITE_PAUSE_MS;
-          wp.stats.inlinePauses++;
-        }
-      }
+      if (inline) this.paths.write.finished(want, startMs, this.paths.nowMs(), ok);
     }
   }
 
