@@ -93,7 +93,7 @@ import {
   encodePgMap,
   placementRulesOf,
   storedBlockLive,
-  storedBlockTail,
+  storedBlockTailAt,
 } from './records.js';
 import { type CommandError, type CommandResult, type PurgedBlock, decodeResult, encodeResult, errorResult } from './results.js';
 import { type SnapshotStream, decodeChunk, encodeChunk } from './snapshot-chunks.js';
@@ -984,19 +984,21 @@ export class BlockMap {
     const bytes = Buffer.allocUnsafe(size);
     const offsets: number[] = [0];
     let at = 0;
-    for (let i = 0; i < present; i++) {
-      const v = got[i]!;
-      const start = at;
-      if (typeof v === 'string') at += bytes.write(v, at, 'latin1');
-      else {
-        bytes.set(v, at);
-        at += v.byteLength;
+    // One decode check for the whole loop (its DecodeError becomes TW_BLOCKMAP_CORRUPT_STATE),
+    // with the records read in place: no view per record.
+    this.#decodeStored(got, (records) => {
+      for (let i = 0; i < present; i++) {
+        const v = records[i]!;
+        const start = at;
+        if (typeof v === 'string') at += bytes.write(v, at, 'latin1');
+        else {
+          bytes.set(v, at);
+          at += v.byteLength;
+        }
+        if (!storedBlockLive(bytes, storedBlockTailAt(bytes, start, at), options.nowMs)) break;
+        offsets.push(at);
       }
-      const record = bytes.subarray(start, at);
-      const tail = this.#decodeStored(record, storedBlockTail);
-      if (!storedBlockLive(record, tail, options.nowMs)) break;
-      offsets.push(at);
-    }
+    });
     return { count: offsets.length - 1, bytes: bytes.subarray(0, offsets[offsets.length - 1]), offsets };
   }
 

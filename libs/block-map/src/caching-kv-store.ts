@@ -282,14 +282,19 @@ export function cachingKvStore(inner: KvStore, options: CachingKvStoreOptions = 
     return out;
   };
 
-  /** getMany for latin1 string keys; cache hits come back as the cached strings. */
+  /**
+   * getMany for latin1 string keys; cache hits come back as the cached strings. Lookups, its
+   * callers, mostly hit: the cache is asked first (every write updates it at once, so a hit is
+   * the newest value, as in the overlay), and the other two only on a miss.
+   */
   const getManyLatin1 = async (keys: readonly string[]): Promise<(string | Uint8Array | undefined)[]> => {
     check();
     const out = new Array<string | Uint8Array | undefined>(keys.length);
     let misses: Misses | undefined;
     for (let i = 0; i < keys.length; i++) {
       const s = keys[i]!;
-      const m = fromMemory(s);
+      const c = cache.get(s);
+      const m = c !== undefined ? c : fromMemory(s);
       if (m !== MISS) out[i] = m ?? undefined;
       else addMiss((misses ??= { keys: [], strs: [], at: [] }), bytesOf(s), s, i);
     }

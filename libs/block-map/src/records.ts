@@ -152,9 +152,17 @@ const u64At = (b: Uint8Array, at: number): number => u32At(b, at) + u32At(b, at 
 
 /** Where the tail of a stored block starts (after its node list); checks the format and the length. Throws DecodeError. */
 export function storedBlockTail(bytes: Uint8Array): number {
-  if (bytes.byteLength < STORED_BLOCK.nodesAt || bytes[0] !== FORMAT) throw new DecodeError('block: unknown format or truncated');
-  const tail = STORED_BLOCK.nodesAt + 4 * bytes[STORED_BLOCK.nodeCountAt]!;
-  if (bytes.byteLength < tail + STORED_BLOCK.tailBytes) throw new DecodeError('block: truncated');
+  return storedBlockTailAt(bytes, 0, bytes.byteLength);
+}
+
+/**
+ * storedBlockTail for the stored block at bytes[start, end) of a larger buffer (no view to
+ * allocate per record); the tail's offset is into `bytes`. Throws DecodeError.
+ */
+export function storedBlockTailAt(bytes: Uint8Array, start: number, end: number): number {
+  if (end - start < STORED_BLOCK.nodesAt || bytes[start] !== FORMAT) throw new DecodeError('block: unknown format or truncated');
+  const tail = start + STORED_BLOCK.nodesAt + 4 * bytes[start + STORED_BLOCK.nodeCountAt]!;
+  if (end < tail + STORED_BLOCK.tailBytes) throw new DecodeError('block: truncated');
   const state = bytes[tail]!;
   const pinned = bytes[tail + STORED_BLOCK.pinnedAt]!;
   if (state > 1 || pinned > 1) throw new DecodeError(`block state ${state} / pinned ${pinned}`);

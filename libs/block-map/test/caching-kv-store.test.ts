@@ -65,6 +65,10 @@ describe('cachingKvStore', () => {
           const want = model.has(key) ? hex(Uint8Array.from([model.get(key)!])) : 'none';
           expect(hex(await s.waitFor(store.get(k(key)))), `key ${key} through the cache`).toBe(want);
           expect(hex(await inner.get(k(key))), `key ${key} in the inner store`).toBe(want);
+          // Lookups' path: the cache first, then overlay and absent set (a string hit is latin1).
+          const [latin1] = await s.waitFor(store.getManyLatin1!([Buffer.from(k(key)).toString('latin1')]));
+          const got = latin1 === undefined ? 'none' : typeof latin1 === 'string' ? Buffer.from(latin1, 'latin1').toString('hex') : hex(latin1);
+          expect(got, `key ${key} through getManyLatin1`).toBe(want);
         }
         expect(store.stagedOps).toBe(0);
       }),
