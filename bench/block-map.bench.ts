@@ -11,13 +11,20 @@
  * - lookup_prefix.{memory,level}.1024keys.p50/p99: lookupPrefix of 1,024 committed keys of a
  *   map holding all the records committed above. Baseline: raw classic-level getMany of the same
  *   1,024 stored keys (no decoding).
+ * - commit_blocks.cached.batch256 and lookup_prefix.coordinator_path.1024keys.p50/p99: the
+ *   coordinator's own path, on its record cache over classic-level (as apps/coordinator opens it):
+ *   apply as above; a lookup is packed keys in, decodeWireKeys, lookupPrefixStored and
+ *   packStoredRecords out (the answer's bytes), as a LookupPrefix with packed records is served
+ *   after its ReadIndex round.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ClassicLevel } from 'classic-level';
 // The bench project is tagged scope:shared; benchmarks measure libs of every scope.
-import { type BlockCommit, type BlockMap, type KvStore, encodeCommand, levelKvStore, memoryKvStore, openBlockMap } from '@tw/block-map';
+import { type BlockCommit, type BlockMap, type KvStore, cachingKvStore, encodeCommand, isBlockRecordKey, levelKvStore, memoryKvStore, openBlockMap } from '@tw/block-map';
+import { packStoredRecords } from '@tw/coordinator-service';
+import { decodeWireKeys, encodeWireKeys } from '@tw/rpc';
 import { type Metric, percentile, round, scale, withBaseline } from './lib/harness.js';
 
 const BATCH = 256;
@@ -105,6 +112,12 @@ export default async function (): Promise<Metric[]> {
     const levelRate = await commitRate(levelMap, await setup(levelMap), batches);
     out.push(withBaseline({ metric: 'commit_blocks.level.batch256', value: round(levelRate), unit: 'ops/s' }, 'classic_level.batch_put.batch256', rawRate));
 
+    // The coordinator's path: its record cache over classic-level.
+    const cachedDb = await open('cached');
+    const cachedMap = await openBlockMap(cachingKvStore(levelKvStore(cachedDb), { cacheable: isBlockRecordKey, adoptWrites: true }));
+    const cachedRate = await commitRate(cachedMap, await setup(cachedMap), batches);
+    out.push(withBaseline({ metric: 'commit_blocks.cached.batch256', value: round(cachedRate), unit: 'ops/s' }, 'classic_level.batch_put.batch256', rawRate));
+
     // Block map on the memory store.
     const memMap = await openBlockMap(memoryKvStore());
     const memRate = await commitRate(memMap, await setup(memMap), batches);
@@ -116,6 +129,7 @@ export default async function (): Promise<Metric[]> {
     const levelTimes: number[] = [];
     const rawTimes: number[] = [];
     const memTimes: number[] = [];
+    const pathTimes: number[] = [];
     const timed = async (xs: number[] | null, fn: () => Promise<void>): Promise<void> => {
       const t = process.hrtime.bigint();
       await fn();
@@ -137,11 +151,19 @@ export default async function (): Promise<Metric[]> {
         const res = await memMap.lookupPrefix('bench', keys);
         if (res.count !== LOOKUP_KEYS) throw new Error(`lookup found ${res.count}`);
       });
+      const packed = encodeWireKeys(keys);
+      await timed(warm ? null : pathTimes, async () => {
+        const ks = decodeWireKeys(packed);
+        const res = await cachedMap.lookupPrefixStored('bench', ks);
+        if (res.count !== LOOKUP_KEYS) throw new Error(`lookup found ${res.count}`);
+        if (packStoredRecords(ks, res, (i) => cachedMap.nodeIdOf(i)).byteLength === 0) throw new Error('empty answer');
+      });
     }
     for (const p of [50, 99] as const) {
       const raw = percentile(rawTimes, p);
       out.push(withBaseline({ metric: `lookup_prefix.level.1024keys.p${p}`, value: round(percentile(levelTimes, p)), unit: 'ms' }, `classic_level.get_many.1024keys.p${p}`, raw));
       out.push(withBaseline({ metric: `lookup_prefix.memory.1024keys.p${p}`, value: round(percentile(memTimes, p)), unit: 'ms' }, `classic_level.get_many.1024keys.p${p}`, raw));
+      out.push(withBaseline({ metric: `lookup_prefix.coordinator_path.1024keys.p${p}`, value: round(percentile(pathTimes, p)), unit: 'ms' }, `classic_level.get_many.1024keys.p${p}`, raw));
     }
     return out;
   } finally {
