@@ -60,10 +60,22 @@ export interface CachingKvStore extends KvStore {
   readonly stagedOps: number;
 }
 
+/**
+ * A staged write: its value as a latin1 string (null: deleted), keyed in the overlay by the key's
+ * latin1 string. Strings, not the caller's byte views: staged records stay alive while the inner
+ * write is out, and a view per key and value (each an object over a shared pool slab) that
+ * survives a scavenge is promoted and collected later, the largest share of the overlay's cost.
+ */
 interface Staged {
-  readonly key: Uint8Array;
-  readonly value: Uint8Array | null;
+  readonly value: string | null;
   readonly seq: number;
+}
+
+/** A queued op: what the inner store gets, dropped once it has it (see drain). */
+interface Queued {
+  op: KvOp | undefined;
+  readonly seq: number;
+  readonly s: string;
 }
 
 /** The `cacheable` predicate for a block map's store: its current block records. */
@@ -110,7 +122,7 @@ export function cachingKvStore(inner: KvStore, options: CachingKvStoreOptions = 
   /** The newest staged value of each key not yet confirmed by the inner store (null: deleted). */
   const overlay = new Map<string, Staged>();
   /** Ops not yet handed to the inner store, with the seq of the write that made each. */
-  let queued: { op: KvOp; seq: number; s: string }[] = [];
+  let queued: Queued[] = [];
   let stagedCount = 0;
   let seq = 0;
   let draining: Promise<void> | null = null;
@@ -151,12 +163,13 @@ export function cachingKvStore(inner: KvStore, options: CachingKvStoreOptions = 
       return;
     }
   };
-  const cacheSet = (s: string, v: Uint8Array | null): void => {
+  const cacheSet = (s: string, v: Uint8Array | null): void => cacheSetStr(s, v === null ? null : str(v));
+  const cacheSetStr = (s: string, v: string | null): void => {
     // A key known absent is not in the cache (the two are disjoint): no need to unlink it there.
     const wasAbsent = absent.size > 0 && absent.delete(s);
     if (cacheMax === 0) return;
     if (!wasAbsent) cache.delete(s); // re-set entries move to the end (most recent)
-    cache.set(s, v === null ? null : str(v));
+    cache.set(s, v);
     if (cache.size > cacheMax) evictOldest();
   };
   /**
@@ -186,8 +199,14 @@ export function cachingKvStore(inner: KvStore, options: CachingKvStoreOptions = 
         while (queued.length > 0 && failed === undefined) {
           const batch = queued;
           queued = [];
+          const ops = batch.map((b) => b.op!);
           try {
-            await inner.write(batch.map((b) => b.op));
+            const written = inner.write(ops);
+            // Only the inner store needs the ops now (LevelDB's batch copies them in the call):
+            // dropping them lets the collector take the caller's byte views while the write is
+            // out; the overlay's strings stand for them.
+            for (const b of batch) b.op = undefined;
+            await written;
           } catch (err) {
             failed = err;
             throw err;
@@ -246,11 +265,11 @@ export function cachingKvStore(inner: KvStore, options: CachingKvStoreOptions = 
 
   /**
    * What memory knows of key `s`, newest first: MISS (ask the inner store), null (absent or
-   * deleted), or the value (bytes from the overlay, a latin1 string from the cache). Absent keys
+   * deleted), or the value as a latin1 string (from the overlay or the cache). Absent keys
    * are checked before the cache: a commit's new keys are there, and a miss in the large cache map
    * costs more.
    */
-  const fromMemory = (s: string): Uint8Array | string | null | typeof MISS => {
+  const fromMemory = (s: string): string | null | typeof MISS => {
     const e = overlay.get(s);
     if (e !== undefined) return e.value;
     if (absent.has(s)) return null;
@@ -259,12 +278,12 @@ export function cachingKvStore(inner: KvStore, options: CachingKvStoreOptions = 
   };
 
   /** Reads the misses of a getMany through, into their places in `out`. */
-  const readMisses = async <T>(out: (T | Uint8Array | undefined)[], misses: Misses): Promise<void> => {
+  const readMisses = async <T>(out: (T | Uint8Array | undefined)[], misses: Misses, fromStaged: (v: string) => T | Uint8Array): Promise<void> => {
     const got = await readThrough(misses.keys, misses.strs);
     for (let j = 0; j < got.length; j++) {
       // A write made while the read was out wins over what it read.
       const e = overlay.get(misses.strs[j]!);
-      out[misses.at[j]!] = e !== undefined ? (e.value ?? undefined) : got[j];
+      out[misses.at[j]!] = e !== undefined ? (e.value === null ? undefined : fromStaged(e.value)) : got[j];
     }
   };
 
@@ -275,10 +294,10 @@ export function cachingKvStore(inner: KvStore, options: CachingKvStoreOptions = 
     for (let i = 0; i < keys.length; i++) {
       const s = str(keys[i]!);
       const m = fromMemory(s);
-      if (m !== MISS) out[i] = m === null ? undefined : typeof m === 'string' ? bytesOf(m) : m;
+      if (m !== MISS) out[i] = m === null ? undefined : bytesOf(m);
       else addMiss((misses ??= { keys: [], strs: [], at: [] }), keys[i]!, s, i);
     }
-    if (misses !== undefined) await readMisses(out, misses);
+    if (misses !== undefined) await readMisses(out, misses, bytesOf);
     return out;
   };
 
@@ -298,7 +317,7 @@ export function cachingKvStore(inner: KvStore, options: CachingKvStoreOptions = 
       if (m !== MISS) out[i] = m ?? undefined;
       else addMiss((misses ??= { keys: [], strs: [], at: [] }), bytesOf(s), s, i);
     }
-    if (misses !== undefined) await readMisses(out, misses);
+    if (misses !== undefined) await readMisses(out, misses, (v) => v);
     return out;
   };
 
@@ -351,9 +370,10 @@ export function cachingKvStore(inner: KvStore, options: CachingKvStoreOptions = 
           op = value === null ? { type: 'del', key } : { type: 'put', key, value };
         }
         const s = str(key);
-        overlay.set(s, { key, value, seq: s0 });
+        const v = value === null ? null : str(value);
+        overlay.set(s, { value: v, seq: s0 });
         queued.push({ op, seq: s0, s });
-        if (cacheable(key)) cacheSet(s, value);
+        if (cacheable(key)) cacheSetStr(s, v);
         else if (absent.size > 0) absent.delete(s);
         if (readsOut > 0 && !tooManyWritten) {
           writtenDuringReads.add(s);
@@ -369,7 +389,11 @@ export function cachingKvStore(inner: KvStore, options: CachingKvStoreOptions = 
     },
     iterator(range: KvRange = {}): KvIterator {
       check();
-      const staged = [...overlay.values()].filter((e) => inRange(e.key, range));
+      const staged: { key: Uint8Array; value: Uint8Array | null }[] = [];
+      for (const [s, e] of overlay) {
+        const key = bytesOf(s);
+        if (inRange(key, range)) staged.push({ key, value: e.value === null ? null : bytesOf(e.value) });
+      }
       if (staged.length === 0) return inner.iterator(range);
       staged.sort((a, b) => compareBytes(a.key, b.key));
       // Unlimited below: staged deletes may hide inner entries, so the limit is applied here.
