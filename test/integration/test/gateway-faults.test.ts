@@ -66,7 +66,10 @@ function makeBlocks(): Buffer[] {
 async function startOnFreeBase(): Promise<LocalCluster> {
   const errors: string[] = [];
   for (let attempt = 0; attempt < 8; attempt++) {
-    const basePort = 20_000 + Math.floor(Math.random() * 40) * 1000;
+    // Below Linux's ephemeral range (32768-60999 by default): a base inside it failed once in CI
+    // when an outgoing connection of a concurrent test took a storage node's port between the
+    // free-port check and the node's listen (EADDRINUSE). The cluster uses base+1 .. base+303.
+    const basePort = 20_000 + Math.floor(Math.random() * 12) * 1000;
     try {
       return await startLocalCluster({ dataDir, basePort, coordinators: 3, storageNodes: 9, redundancy: 'ec:4+2', withGateway: true, print: (line) => console.log(`[local-cluster] ${line}`) });
     } catch (err) {
