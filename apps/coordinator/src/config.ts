@@ -20,6 +20,12 @@ const schema = Type.Object(
     snapshotEveryEntries: Type.Integer({ minimum: 10, default: 10_000 }),
     blockCacheEntries: Type.Integer({ minimum: 0, maximum: 64 * 1024 * 1024, default: 262_144, description: 'Block records kept in memory for lookups (~300 bytes each)' }),
     keepEntriesAfterSnapshot: Type.Integer({ minimum: 0, default: 5_000 }),
+    levelDbWriteBufferBytes: Type.Integer({
+      minimum: 1024 * 1024,
+      maximum: 1024 * 1024 * 1024,
+      default: 16 * 1024 * 1024,
+      description: 'LevelDB memtable size of the raft log and of the block map (two each at most in memory); LevelDB\'s own default is 4 MiB',
+    }),
     pgCount: Type.Integer({ minimum: 1, maximum: 1 << 20, default: 4096, description: 'Fixed at cluster creation' }),
     redundancy: Type.String({ default: 'ec:4+2', description: 'Default policy and PG stripe width: ec:K+M, replicate:N or none' }),
     domainLevels: Type.Array(Type.String({ minLength: 1 }), { default: ['host'], minItems: 1, maxItems: 8 }),

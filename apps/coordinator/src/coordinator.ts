@@ -38,7 +38,7 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger): 
     throw coordinatorAppErrors.create('TW_COORDINATOR_CONFIG', `redundancy: ${(err as Error).message}`, { cause: err });
   }
 
-  const db = new ClassicLevel<Uint8Array, Uint8Array>(join(config.dataDir, 'blockmap'), { keyEncoding: 'view', valueEncoding: 'view' });
+  const db = new ClassicLevel<Uint8Array, Uint8Array>(join(config.dataDir, 'blockmap'), { keyEncoding: 'view', valueEncoding: 'view', writeBufferSize: config.levelDbWriteBufferBytes });
   await db.open();
   // Write-behind with a record cache: an apply's writes reach LevelDB as one batch per flush
   // (not one per entry), and lookups of recently written or read records skip LevelDB.
@@ -53,7 +53,10 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger): 
     await store.flush();
     await db.put(SYNC_MARKER_KEY, new Uint8Array(0), { sync: true });
   };
-  const raftLog = await LevelRaftStorage.open(join(config.dataDir, 'raft'), { bootstrap: { voters: [...peers.keys()].sort((a, b) => a - b), learners: [] } });
+  const raftLog = await LevelRaftStorage.open(join(config.dataDir, 'raft'), {
+    bootstrap: { voters: [...peers.keys()].sort((a, b) => a - b), learners: [] },
+    writeBufferBytes: config.levelDbWriteBufferBytes,
+  });
 
   const registry = createMetricsRegistry();
   const commits = new Counter({ name: 'tw_coordinator_applied_commands_total', help: 'Commands applied, by op and outcome', labelNames: ['op', 'outcome'], registers: [registry] });

@@ -67,6 +67,14 @@ async function registerNodes(client: CoordinatorClient, count: number): Promise<
   }
 }
 
+describe('coordinator config', () => {
+  test('levelDbWriteBufferBytes defaults to 16 MiB and refuses a size below 1 MiB, naming the field', () => {
+    const base = { id: 1, dataDir: '/tmp/unused', peers: [{ id: 1, address: '127.0.0.1:7401' }] };
+    expect((parseConfig(CoordinatorConfigSchema, base) as CoordinatorConfig).levelDbWriteBufferBytes).toBe(16 * 1024 * 1024);
+    expect(() => parseConfig(CoordinatorConfigSchema, { ...base, levelDbWriteBufferBytes: 1000 })).toThrow(/levelDbWriteBufferBytes/);
+  });
+});
+
 describe('coordinator group', () => {
   test('initialises the cluster, registers nodes, commits and looks up blocks through whichever coordinator leads', async () => {
     const { client } = await group(3);

@@ -44,6 +44,11 @@ export interface LevelRaftStorageOptions {
   readonly sync?: boolean;
   /** Membership written when the folder holds no raft log yet (a fresh cluster's voters). */
   readonly bootstrap?: ConfState;
+  /**
+   * LevelDB's memtable size in bytes (its `writeBufferSize`; LevelDB's default is 4 MiB). Up to
+   * two are held in memory; a larger one flushes and compacts less often.
+   */
+  readonly writeBufferBytes?: number;
   readonly signal?: AbortSignal;
 }
 
@@ -80,7 +85,11 @@ export class LevelRaftStorage implements Storage {
   /** Opens (creating if missing) the raft log in the folder `location` and loads it. */
   static async open(location: string, options: LevelRaftStorageOptions = {}): Promise<LevelRaftStorage> {
     aborted(options.signal);
-    const db = new ClassicLevel<Uint8Array, Uint8Array>(location, { keyEncoding: 'view', valueEncoding: 'view' });
+    const db = new ClassicLevel<Uint8Array, Uint8Array>(location, {
+      keyEncoding: 'view',
+      valueEncoding: 'view',
+      ...(options.writeBufferBytes === undefined ? {} : { writeBufferSize: options.writeBufferBytes }),
+    });
     try {
       await db.open();
     } catch (err) {
