@@ -17,12 +17,25 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
+/**
+ * A port that was free a moment ago, drawn from 10000-19999: below Linux's ephemeral range
+ * (32768-60999), where an outgoing connection of a concurrent test can take a port between this
+ * check and the server's listen (a CI run failed that way with EADDRINUSE).
+ */
 async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const port = (s.address() as { port: number }).port;
-  await new Promise((r) => s.close(r));
-  return port;
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const port = 10_000 + Math.floor(Math.random() * 10_000);
+    const s = createServer();
+    const ok = await new Promise<boolean>((r) => {
+      s.once('error', () => r(false));
+      s.listen(port, '127.0.0.1', () => r(true));
+    });
+    if (ok) {
+      await new Promise((r) => s.close(r));
+      return port;
+    }
+  }
+  throw new Error('no free port in 10000-19999 after 100 tries');
 }
 
 /** A RaftPeer server that records what it receives (each message is its sender's text). */
