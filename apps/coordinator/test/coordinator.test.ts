@@ -1,6 +1,5 @@
 /** Three coordinators in one process over real gRPC on loopback, real LevelDB, real Raft. */
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -9,6 +8,7 @@ import { parseConfig } from '@tw/config';
 import { createLogger } from '@tw/observability';
 import { CoordinatorClient, decodeWireRecords, decodeWireVersions, encodeWireCommits, encodeWireKeys } from '@tw/rpc';
 import { type CoordinatorConfig, CoordinatorConfigSchema, type RunningCoordinator, startCoordinator } from '../src/index.js';
+import { freePort } from '@tw/testkit';
 
 const quiet = createLogger({ role: 'coordinator', level: 'silent', destination: new Writable({ write: (_c, _e, cb) => cb() }) });
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -16,26 +16,6 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-/**
- * A port that was free a moment ago, drawn from 10000-19999: below Linux's ephemeral range
- * (32768-60999), where an outgoing connection of a concurrent test can take a port between this
- * check and the server's listen (a CI run failed that way with EADDRINUSE).
- */
-async function freePort(): Promise<number> {
-  for (let attempt = 0; attempt < 100; attempt++) {
-    const port = 10_000 + Math.floor(Math.random() * 10_000);
-    const s = createServer();
-    const ok = await new Promise<boolean>((r) => {
-      s.once('error', () => r(false));
-      s.listen(port, '127.0.0.1', () => r(true));
-    });
-    if (ok) {
-      await new Promise((r) => s.close(r));
-      return port;
-    }
-  }
-  throw new Error('no free port in 10000-19999 after 100 tries');
-}
 
 async function group(n: number, extra: Record<string, unknown> = {}): Promise<{ coordinators: (RunningCoordinator | undefined)[]; configs: CoordinatorConfig[]; client: CoordinatorClient }> {
   const ports = await Promise.all(Array.from({ length: n }, freePort));

@@ -1,6 +1,5 @@
 /** An in-process cluster for gateway tests: a real coordinator, six real storage nodes (ec:4+2), and the gateway app. */
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -10,29 +9,11 @@ import { createLogger } from '@tw/observability';
 import { CoordinatorClient } from '@tw/rpc';
 import { StorageNodeConfigSchema, type RunningStorageNode, type StorageNodeConfig, startStorageNode } from '@tw/storage-node';
 import { GatewayConfigSchema, type GatewayConfig, type RunningGateway, startGateway } from '../src/index.js';
+import { freePort } from '@tw/testkit';
 
 export const quiet = createLogger({ role: 'test', level: 'silent', destination: new Writable({ write: (_c, _e, cb) => cb() }) });
 
-/**
- * A port that was free a moment ago, drawn from 10000-19999: below Linux's ephemeral range
- * (32768-60999), where an outgoing connection of a concurrent test can take a port between this
- * check and the server's listen (a CI run failed that way with EADDRINUSE).
- */
-export async function freePort(): Promise<number> {
-  for (let attempt = 0; attempt < 100; attempt++) {
-    const port = 10_000 + Math.floor(Math.random() * 10_000);
-    const s = createServer();
-    const ok = await new Promise<boolean>((r) => {
-      s.once('error', () => r(false));
-      s.listen(port, '127.0.0.1', () => r(true));
-    });
-    if (ok) {
-      await new Promise((r) => s.close(r));
-      return port;
-    }
-  }
-  throw new Error('no free port in 10000-19999 after 100 tries');
-}
+export { freePort };
 
 async function until(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 30_000): Promise<void> {
   const t0 = Date.now();

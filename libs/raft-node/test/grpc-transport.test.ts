@@ -3,7 +3,6 @@
  * a peer that goes away fails the send (raft reports it unreachable) and a peer that comes back
  * is reached again on a new stream, and a peer that predates StepStream gets unary Steps.
  */
-import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
@@ -11,32 +10,13 @@ import * as protoLoader from '@grpc/proto-loader';
 import { afterEach, describe, expect, test } from 'vitest';
 import { type MessageBatchMsg, type RunningGrpcServer, addRaftPeerService, startGrpcServer } from '@tw/rpc';
 import { GrpcRaftTransport } from '../src/index.js';
+import { freePort } from '@tw/testkit';
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-/**
- * A port that was free a moment ago, drawn from 10000-19999: below Linux's ephemeral range
- * (32768-60999), where an outgoing connection of a concurrent test can take a port between this
- * check and the server's listen (a CI run failed that way with EADDRINUSE).
- */
-async function freePort(): Promise<number> {
-  for (let attempt = 0; attempt < 100; attempt++) {
-    const port = 10_000 + Math.floor(Math.random() * 10_000);
-    const s = createServer();
-    const ok = await new Promise<boolean>((r) => {
-      s.once('error', () => r(false));
-      s.listen(port, '127.0.0.1', () => r(true));
-    });
-    if (ok) {
-      await new Promise((r) => s.close(r));
-      return port;
-    }
-  }
-  throw new Error('no free port in 10000-19999 after 100 tries');
-}
 
 /** A RaftPeer server that records what it receives (each message is its sender's text). */
 async function peer(port: number, got: string[]): Promise<RunningGrpcServer> {
