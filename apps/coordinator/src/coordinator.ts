@@ -43,7 +43,8 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger): 
   // Write-behind with a record cache: an apply's writes reach LevelDB as one batch per flush
   // (not one per entry), and lookups of recently written or read records skip LevelDB.
   // The block map is the store's only writer and encodes fresh arrays for every apply: adopt them.
-  const store = cachingKvStore(levelKvStore(db), { cacheable: isBlockRecordKey, cacheEntriesMax: config.blockCacheEntries, adoptWrites: true });
+  // Written records enter the cache only on the leader, which serves the lookups (onRoleChange).
+  const store = cachingKvStore(levelKvStore(db), { cacheable: isBlockRecordKey, cacheEntriesMax: config.blockCacheEntries, adoptWrites: true, writeAllocate: false });
   const blockMap = await openBlockMap(store);
   // Block-map writes are not fsync'd one by one (Raft replays entries after a crash), but the
   // Raft log must never be compacted behind state that is not on disk: everything staged goes to
@@ -98,6 +99,7 @@ export async function startCoordinator(config: CoordinatorConfig, log: Logger): 
       logger: log,
       onRoleChange: (r) => {
         log.info({ leader: r.leader, isLeader: r.isLeader, term: r.term }, 'raft role');
+        store.writeAllocate = r.isLeader;
         service.onRoleChange(r.isLeader);
       },
     });

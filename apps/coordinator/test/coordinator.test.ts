@@ -51,6 +51,25 @@ async function group(n: number, extra: Record<string, unknown> = {}): Promise<{ 
 
 const rid = (seq: number) => ({ clientId: 'test-client', seq: String(seq) });
 
+async function cacheEntries(c: RunningCoordinator): Promise<number> {
+  const text = await (await fetch(`${c.adminUrl}/metrics`)).text();
+  const m = /^tw_coordinator_block_cache_entries (\d+)$/m.exec(text);
+  if (m === null) throw new Error('no tw_coordinator_block_cache_entries in /metrics');
+  return Number(m[1]);
+}
+
+/** Waits (bounded) until every running coordinator has applied what the leader has committed. */
+async function allApplied(coordinators: readonly (RunningCoordinator | undefined)[]): Promise<void> {
+  const leader = coordinators.find((c) => c?.raft.isLeader);
+  if (leader === undefined) throw new Error('no leader');
+  const target = leader.raft.commitIndex;
+  const deadline = Date.now() + 10_000;
+  while (!coordinators.every((c) => c === undefined || c.raft.appliedIndex >= target)) {
+    if (Date.now() > deadline) throw new Error(`not every coordinator applied index ${target} within 10 s`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 async function registerNodes(client: CoordinatorClient, count: number): Promise<void> {
   for (let i = 0; i < count; i++) {
     await client.call('registerNode', {
@@ -212,6 +231,12 @@ describe('coordinator group', () => {
     }
     const leaderIndex = coordinators.findIndex((c) => c?.raft.isLeader);
     expect(leaderIndex).toBeGreaterThanOrEqual(0);
+    // Written records enter the lookup cache on the leader only; followers apply them uncached.
+    await allApplied(coordinators);
+    for (const [i, c] of coordinators.entries()) {
+      if (i === leaderIndex) expect(await cacheEntries(c!)).toBeGreaterThanOrEqual(20);
+      else expect(await cacheEntries(c!)).toBe(0);
+    }
     await coordinators[leaderIndex]!.stop();
     coordinators[leaderIndex] = undefined;
     for (let i = 0; i < 20; i++) {
@@ -219,6 +244,10 @@ describe('coordinator group', () => {
       await client.call('commitBlocks', { namespace: 'default', blocks: [{ key, sizeBytes: '10', checksum: '1', redundancy: 'ec:2+1', fragmentNodes: ['sn-0', 'sn-1', 'sn-2'], layout: null, ttlMs: '0', pinned: false, version: '0' }], requestId: rid(100 + i), token: '' });
       committed.push(key);
     }
+    // The new leader enters what it commits from now on.
+    const next = coordinators.find((c) => c?.raft.isLeader);
+    expect(next).toBeDefined();
+    expect(await cacheEntries(next!)).toBeGreaterThanOrEqual(20);
     for (const key of committed) {
       expect((await client.call('lookupPrefix', { namespace: 'default', keys: [key], token: '', includeRecords: false })).hits).toBe(1);
     }

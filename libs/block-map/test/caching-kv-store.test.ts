@@ -17,7 +17,7 @@ function slowStore(inner: KvStore, s: fc.Scheduler): KvStore {
   };
 }
 
-type Op = { t: 'settle' } | { t: 'write'; puts: [number, number | null][] } | { t: 'read'; keys: number[] } | { t: 'prefetch'; keys: number[] } | { t: 'scan' };
+type Op = { t: 'settle' } | { t: 'write'; puts: [number, number | null][] } | { t: 'read'; keys: number[] } | { t: 'prefetch'; keys: number[] } | { t: 'scan' } | { t: 'allocate'; on: boolean };
 
 const opArb: fc.Arbitrary<Op> = fc.oneof(
   fc.record({ t: fc.constant('write' as const), puts: fc.array(fc.tuple(fc.nat(7), fc.option(fc.nat(255), { nil: null })), { minLength: 1, maxLength: 4 }) }),
@@ -25,6 +25,7 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   fc.record({ t: fc.constant('prefetch' as const), keys: fc.array(fc.nat(7), { minLength: 1, maxLength: 4 }) }),
   fc.constant({ t: 'scan' as const }),
   fc.constant({ t: 'settle' as const }),
+  fc.record({ t: fc.constant('allocate' as const), on: fc.boolean() }),
 );
 
 describe('cachingKvStore', () => {
@@ -43,6 +44,8 @@ describe('cachingKvStore', () => {
         for (const op of ops) {
           if (op.t === 'settle') {
             await s.waitFor(Promise.all(pending));
+          } else if (op.t === 'allocate') {
+            store.writeAllocate = op.on;
           } else if (op.t === 'write') {
             for (const [key, v] of op.puts) {
               if (v === null) model.delete(key);
@@ -124,13 +127,14 @@ describe('cachingKvStore', () => {
     expect(hex(await inner.get(k(99)))).toBe('63');
   });
 
-  it('keeps exactly the most recently filled or written keys, up to its bound, and absent keys apart (differential against a list model)', async () => {
-    type CacheOp = { t: 'write'; keys: number[] } | { t: 'read'; keys: number[] } | { t: 'clear' };
+  it('keeps exactly the most recently filled or written keys, up to its bound, and absent keys apart, with write-allocate on or off (differential against a list model)', async () => {
+    type CacheOp = { t: 'write'; keys: number[] } | { t: 'read'; keys: number[] } | { t: 'clear' } | { t: 'allocate'; on: boolean };
     const keysArb = fc.array(fc.nat(9), { minLength: 1, maxLength: 5 });
     const cacheOpArb: fc.Arbitrary<CacheOp> = fc.oneof(
       { arbitrary: fc.record({ t: fc.constant('write' as const), keys: keysArb }), weight: 4 },
       { arbitrary: fc.record({ t: fc.constant('read' as const), keys: keysArb }), weight: 4 },
       { arbitrary: fc.constant({ t: 'clear' as const }), weight: 1 },
+      { arbitrary: fc.record({ t: fc.constant('allocate' as const), on: fc.boolean() }), weight: 1 },
     );
     await fc.assert(
       fc.asyncProperty(fc.array(cacheOpArb, { minLength: 1, maxLength: 80 }), fc.integer({ min: 1, max: 6 }), fc.integer({ min: 0, max: 4 }), async (ops, cacheMax, absentMax) => {
@@ -154,12 +158,17 @@ describe('cachingKvStore', () => {
           model.push(key);
           if (model.length > cacheMax) model.shift();
         };
+        let allocate = true;
         for (const op of ops) {
-          if (op.t === 'write') {
+          if (op.t === 'allocate') {
+            store.writeAllocate = op.on;
+            allocate = op.on;
+          } else if (op.t === 'write') {
             await store.write(op.keys.map((key) => ({ type: 'put' as const, key: k(key), value: k(key) })));
             await store.flush();
             for (const key of op.keys) {
-              fill(key);
+              // Without write-allocate a write refreshes a cached key and leaves others out.
+              if (allocate || model.includes(key)) fill(key);
               absentModel.delete(key);
               written.add(key);
             }
