@@ -151,7 +151,9 @@ interface Session {
   highSeq: number;
 }
 
-const VIEW_LATIN1 = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('latin1');
+// latin1Slice on the bytes themselves: no Buffer view per key (the cache store does the same).
+const latin1Slice = Buffer.prototype.latin1Slice as (this: Uint8Array, start: number, end: number) => string;
+const VIEW_LATIN1 = (b: Uint8Array): string => latin1Slice.call(b, 0, b.byteLength);
 
 function encodeU64(v: number): Uint8Array {
   return new Writer(8).u64(v).finish();

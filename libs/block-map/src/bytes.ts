@@ -146,7 +146,9 @@ export class Reader {
   #at = 0;
 
   constructor(bytes: Uint8Array) {
-    this.#bytes = bytes;
+    // A plain view: subarray on a Buffer builds a Buffer (Node's species constructor) per field,
+    // a visible share of decoding a command on the apply path (measured on the leader).
+    this.#bytes = bytes.constructor === Uint8Array ? bytes : new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     this.#view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   }
 
@@ -203,7 +205,8 @@ export class Reader {
     return this.raw(this.u32());
   }
   str8(): string {
-    return decodeUtf8(this.bytes8());
+    const n = this.u8();
+    return stringAt(this.#bytes, this.#need(n), n);
   }
   str16(): string {
     return decodeUtf8(this.bytes16());
@@ -212,6 +215,44 @@ export class Reader {
   end(): void {
     if (this.remaining !== 0) throw new DecodeError(`${this.remaining} trailing bytes`);
   }
+}
+
+/**
+ * Short ASCII strings decoded before, by a hash of their bytes (bounded; emptied when full).
+ * Commands name the same few node ids and namespaces over and over (6 node ids per committed
+ * block): a hit returns the string without a view, a decode or a new string. A hit is checked
+ * byte for byte, so the result is always the string the bytes spell.
+ */
+const INTERNED_MAX = 4096;
+const INTERNED_BYTES_MAX = 32;
+const interned = new Map<number, string>();
+
+function stringAt(b: Uint8Array, at: number, n: number): string {
+  if (n <= INTERNED_BYTES_MAX) {
+    let h = n;
+    let ascii = true;
+    for (let i = 0; i < n; i++) {
+      const c = b[at + i]!;
+      if (c >= 0x80) {
+        ascii = false;
+        break;
+      }
+      h = Math.imul(h ^ c, 0x0100_0193);
+    }
+    if (ascii) {
+      const hit = interned.get(h);
+      if (hit !== undefined && hit.length === n) {
+        let same = true;
+        for (let i = 0; i < n; i++) if (hit.charCodeAt(i) !== b[at + i]) same = false;
+        if (same) return hit;
+      }
+      const s = String.fromCharCode.apply(null, b.subarray(at, at + n) as unknown as number[]);
+      if (interned.size >= INTERNED_MAX) interned.clear();
+      interned.set(h, s);
+      return s;
+    }
+  }
+  return decodeUtf8(b.subarray(at, at + n));
 }
 
 function decodeUtf8(b: Uint8Array): string {

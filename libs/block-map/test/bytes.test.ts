@@ -20,6 +20,22 @@ describe('Writer / Reader strings', () => {
     );
   });
 
+  it('reads back every short string exactly, across the interning of decoded strings (hash collisions and its bound included)', () => {
+    // 300,000 distinct ids: the interning table (4,096) empties many times over. Each is read
+    // twice, far apart.
+    const ids = Array.from({ length: 300_000 }, (_, i) => `sn-${i.toString(36)}`);
+    const w = new Writer(1 << 20);
+    for (const id of ids) w.str8(id);
+    for (const id of ids) w.str8(id);
+    const r = new Reader(w.finish());
+    for (let pass = 0; pass < 2; pass++) for (const id of ids) if (r.str8() !== id) expect.fail(`read back wrongly: ${id}`);
+    r.end();
+    // Two strings whose interning hashes collide (found by a search): each must still read as itself.
+    const pair = ['yrohgzob', 'sdwjkrgx'];
+    const rr = new Reader(new Writer().str8(pair[0]!).str8(pair[1]!).str8(pair[0]!).finish());
+    expect([rr.str8(), rr.str8(), rr.str8()]).toEqual([pair[0], pair[1], pair[0]]);
+  });
+
   it('refuses invalid UTF-8', () => {
     expect(() => new Reader(Uint8Array.of(2, 0xc3, 0x28)).str8()).toThrow(DecodeError);
     expect(() => new Reader(Uint8Array.of(1, 0x80)).str8()).toThrow(DecodeError);
