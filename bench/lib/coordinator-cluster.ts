@@ -9,6 +9,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { NODE_FLAGS, appEnv } from '@tw/twctl';
 import { spawnTs, stopChild } from './raw-baselines.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -94,11 +95,11 @@ export class CoordinatorGroup {
 
   /** Starts (or restarts) a member; resolves once it logged "coordinator ready". */
   async startMember(m: Member): Promise<void> {
-    // The coordinator's V8 flags, as `npm start`, its bin shim and its systemd unit run it.
-    // BENCH_COORD_PROF=DIR: each coordinator writes a V8 CPU profile there when it exits.
+    // The coordinator's V8 flags and environment, as `npm start`, its bin shim and its systemd
+    // unit run it. BENCH_COORD_PROF=DIR: each coordinator writes a V8 CPU profile there on exit.
     const prof = process.env['BENCH_COORD_PROF'];
-    const flags = ['--max-semi-space-size=64', ...(prof === undefined || prof === '' ? [] : ['--cpu-prof', '--cpu-prof-dir', prof])];
-    const { child } = await spawnTs(MAIN, ['--config', m.configFile], (line) => line['msg'] === 'coordinator ready', flags);
+    const flags = [...(NODE_FLAGS['coordinator'] ?? []), ...(prof === undefined || prof === '' ? [] : ['--cpu-prof', '--cpu-prof-dir', prof])];
+    const { child } = await spawnTs(MAIN, ['--config', m.configFile], (line) => line['msg'] === 'coordinator ready', flags, appEnv('coordinator'));
     m.child = child;
   }
 

@@ -14,8 +14,9 @@ export async function spawnTs(
   args: string[] = [],
   ready: (line: Record<string, unknown>) => boolean = () => true,
   nodeFlags: readonly string[] = [],
+  env: NodeJS.ProcessEnv = process.env,
 ): Promise<{ child: ChildProcess; hello: Record<string, unknown> }> {
-  const child = spawn(process.execPath, [...nodeFlags, '--conditions=tw-source', '--import', 'tsx', file, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [...nodeFlags, '--conditions=tw-source', '--import', 'tsx', file, ...args], { env, stdio: ['ignore', 'pipe', 'inherit'] });
   const hello = await new Promise<Record<string, unknown>>((resolve, reject) => {
     let buf = '';
     const onData = (c: Buffer): void => {

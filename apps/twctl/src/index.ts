@@ -1,3 +1,3 @@
 export { twctlErrors } from './errors.js';
 export { startLocalCluster, type LocalCluster, type LocalClusterOptions } from './local-cluster.js';
-export { ManagedProcess } from './processes.js';
+export { GLIBC_TUNABLES, ManagedProcess, NODE_FLAGS, appEnv } from './processes.js';
