@@ -179,6 +179,27 @@ describe('coordinator group', () => {
     await expect(client.call('lookupPrefix', { namespace: 'default', keys: [], packedKeys: encodeWireKeys(tooMany), token: '', includeRecords: true })).rejects.toMatchObject({ code: 'TW_COORD_BAD_REQUEST' });
   });
 
+  test('concurrent packed lookups each get their own records (the answer and stored-record buffers are reused)', async () => {
+    const { client } = await group(3);
+    await registerNodes(client, 3);
+    const keys = Array.from({ length: 600 }, (_, i) => Buffer.from(`concurrent/${i}`));
+    for (let at = 0; at < keys.length; at += 200) {
+      const blocks = keys.slice(at, at + 200).map((key, i) => ({ key, sizeBytes: at + i, checksum: BigInt(at + i), redundancy: '', fragmentNodes: ['sn-0', 'sn-1', 'sn-2'], layout: null, ttlMs: 0, pinned: false, version: 0n }));
+      await client.call('commitBlocks', { namespace: 'default', blocks: [], packedBlocks: encodeWireCommits(blocks), requestId: rid(700 + at), token: '' });
+    }
+    // Windows of different lengths (so answers of different sizes) in flight at once, twice over.
+    const windows = Array.from({ length: 40 }, (_, i) => ({ from: (i * 37) % 400, n: 20 + ((i * 53) % 180) }));
+    const answers = await Promise.all(
+      windows.map(({ from, n }) => client.call('lookupPrefix', { namespace: 'default', keys: [], packedKeys: encodeWireKeys(keys.slice(from, from + n)), token: '', includeRecords: true, packed: true })),
+    );
+    for (const [i, { from, n }] of windows.entries()) {
+      expect(answers[i]!.hits).toBe(n);
+      const records = decodeWireRecords(answers[i]!.packedRecords!);
+      expect(records.map((r) => Buffer.from(r.key).toString())).toEqual(keys.slice(from, from + n).map((k) => k.toString()));
+      expect(records.map((r) => Number(r.sizeBytes))).toEqual(Array.from({ length: n }, (_, j) => from + j));
+    }
+  });
+
   test('with lease reads, lookups on the leader see every acknowledged commit', async () => {
     const { client } = await group(3, { leaseReads: true });
     await registerNodes(client, 3);

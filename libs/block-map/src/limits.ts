@@ -44,3 +44,5 @@ export const ABSENT_KEYS_MAX = 65_536;
 export const WRITE_BEHIND_OPS_MAX = 200_000;
 /** Keys written while cache-filling reads are out, remembered to keep stale values out of the cache. */
 export const WRITTEN_DURING_READS_MAX = 65_536;
+/** Largest lookup answer whose stored bytes go to a reused buffer (lookupPrefixStoredWith); larger ones get their own. */
+export const LOOKUP_SCRATCH_MAX_BYTES = 4 * 1024 * 1024;

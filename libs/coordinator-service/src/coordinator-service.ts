@@ -317,14 +317,18 @@ export class CoordinatorService {
         const packed = req.includeRecords && req.packed === true;
         if (packed || !req.includeRecords) {
           // Packed (or no) records: copy fields out of the stored bytes (see stored-records.ts).
+          // The stored bytes are in the map's reused buffer: packed (copied) before anything else runs.
           const map = this.#map;
-          const res = await map.lookupPrefixStored(req.namespace, keys, { nowMs: this.#now() });
+          const res = await map.lookupPrefixStoredWith(req.namespace, keys, { nowMs: this.#now() }, (stored) => ({
+            count: stored.count,
+            packedRecords: packed ? packStoredRecords(keys, stored, (i) => map.nodeIdOf(i)) : undefined,
+          }));
           return {
             hits: res.count,
             records: [],
             appliedIndex: String(this.#node.appliedIndex),
             keysRead: keys.length,
-            ...(packed ? { packedRecords: packStoredRecords(keys, res, (i) => map.nodeIdOf(i)) } : {}),
+            ...(res.packedRecords !== undefined ? { packedRecords: res.packedRecords } : {}),
           };
         }
         const res = await this.#map.lookupPrefix(req.namespace, keys, { nowMs: this.#now() });

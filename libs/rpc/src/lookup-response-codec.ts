@@ -31,6 +31,22 @@ function writeVarint(out: Buffer, at: number, v: bigint): number {
   return at;
 }
 
+/**
+ * The answer is written into this reused buffer: grpc-js copies a serializer's output into its
+ * own length-prefixed frame before it returns (server-interceptors' serializeMessage), so the
+ * bytes are not needed afterwards. A fresh ~130 KB buffer per lookup added to the external memory
+ * that makes V8 run full collections (which mark the whole record cache). A test runs concurrent
+ * lookups and checks every answer. Answers above SCRATCH_MAX_BYTES get their own buffer.
+ */
+const SCRATCH_MAX_BYTES = 4 * 1024 * 1024;
+let scratch: Buffer | undefined;
+
+function outputBuffer(size: number): Buffer {
+  if (size > SCRATCH_MAX_BYTES) return Buffer.allocUnsafe(size);
+  if (scratch === undefined || scratch.byteLength < size) scratch = Buffer.allocUnsafe(Math.min(SCRATCH_MAX_BYTES, Math.max(size, 2 * (scratch?.byteLength ?? 0))));
+  return scratch.subarray(0, size);
+}
+
 /** Wraps protobufjs's serializer (`fallback`) with the fast path for answers without message records. */
 export function lookupResponseSerializer(fallback: (value: unknown) => Buffer): (value: unknown) => Buffer {
   return (value: unknown): Buffer => {
@@ -47,7 +63,7 @@ export function lookupResponseSerializer(fallback: (value: unknown) => Buffer): 
     if (hits !== undefined) size += 1 + varintBytes(hits);
     if (packed !== undefined) size += 1 + varintBytes(BigInt(packed.length)) + packed.length;
     if (keysRead !== undefined) size += 1 + varintBytes(keysRead);
-    const out = Buffer.allocUnsafe(size);
+    const out = outputBuffer(size);
     let at = 0;
     if (hits !== undefined) {
       out[at++] = TAG_HITS;
