@@ -22,6 +22,10 @@
  *   without records in the answer. lookup_prefix.follower.{1,1024}keys: the same at a follower
  *   (which asks the leader for the read index: one more round trip, then waits to apply it).
  *   lookup_prefix.lease.*: a second group with `leaseReads: true`, at the leader.
+ * - lookup_prefix.cold.1024keys.p50/p99 (full runs): 1,024-key lookups at the leader of keys its
+ *   record cache no longer holds (committed, then pushed out by as many newer commits as the
+ *   cache holds), each call a window no earlier call read. Baseline: raw getMany of the same keys
+ *   in a database holding the same keys.
  * - failover.kill_to_commit.p50 (ms): SIGKILL the leader, time until a commit through a client
  *   that knows all three addresses succeeds (the killed member is restarted and caught up between
  *   rounds). Baseline: the configured election timeout (tickMs x electionTicks), the floor.
@@ -53,6 +57,10 @@ const COMMIT_RUNS: readonly { b: number; c: number }[] = quick
     ];
 const LOOKUP_SIZES = [1, 64, 1024];
 const LOOKUP_MAX = 1024;
+/** The coordinator's default record cache (`blockCacheEntries`), which the bench's group uses. */
+const RECORD_CACHE_ENTRIES = 262_144;
+/** Cold 1,024-key lookups in a full run, each of keys no earlier lookup read. */
+const COLD_LOOKUPS = 100;
 
 let keySeq = 0;
 function nextKey(): Buffer {
@@ -170,6 +178,34 @@ async function closedLoop(
   await Promise.race([all, sleep(drainMs)]);
   if (failure !== undefined) throw failure;
   return { blocksPerSec: count / (elapsed / 1000), blocks: count, rpcP50Ms: percentile(lat, 50), rpcP99Ms: percentile(lat, 99) };
+}
+
+/** Commits `count` new keys (512 a call, 64 calls in flight), appending them to `into` in key order. */
+async function commitKeys(clients: readonly CoordinatorClient[], count: number, into: Buffer[]): Promise<void> {
+  const batch = 512;
+  const calls = Math.ceil(count / batch);
+  let next = 0;
+  const seqs: number[] = [];
+  const slices: Buffer[][] = [];
+  const tag = keySeq; // request ids unique to this call
+  await Promise.all(
+    Array.from({ length: 64 }, async (_, w) => {
+      seqs[w] = 0;
+      for (let c = next++; c < calls; c = next++) {
+        const keys = Array.from({ length: Math.min(batch, count - c * batch) }, () => nextKey());
+        slices[c] = keys;
+        const r = await clients[w % clients.length]!.call('commitBlocks', {
+          namespace: 'default',
+          blocks: [],
+          packedBlocks: encodeWireCommits(keys.map((key, i) => wireBlock(key, i))),
+          requestId: { clientId: `bench-fill-${tag}-w${w}`, seq: String(++seqs[w]!) },
+          token: '',
+        });
+        if (decodeWireVersions(r.packedVersions!).length !== keys.length) throw new Error('commit answered the wrong number of versions');
+      }
+    }),
+  );
+  for (const keys of slices) into.push(...keys);
 }
 
 /** LookupPrefix latencies (one call at a time) with raw getMany of the same keys interleaved. */
@@ -333,6 +369,40 @@ export default async function (): Promise<Metric[]> {
     out.push(...(await measureLookups(atLeader, known, lookupDb, lookupVariants, '', lookupsPerSize, lookupWarmup)));
     out.push(...(await measureLookups(atFollower, known, lookupDb, [{ n: 1, records: true }, { n: LOOKUP_MAX, records: true }], 'follower.', lookupsPerSize, lookupWarmup)));
     progress(`lookups done; load ${loadAvg()}`);
+    if (!quick) {
+      // ---- (b2) cold lookups: keys the leader's record cache no longer holds ----
+      // Commit the keys to look up, then as many again as the record cache holds (it fills on
+      // the leader's writes, oldest out first), so none of them is cached. Each lookup reads a
+      // window of its own: none is warmed by an earlier one. Baseline: raw getMany of the same
+      // keys from a database holding the same keys in the same order.
+      const coldKeys: Buffer[] = [];
+      const evictKeys: Buffer[] = [];
+      await commitKeys(pool, COLD_LOOKUPS * LOOKUP_MAX, coldKeys);
+      await commitKeys(pool, RECORD_CACHE_ENTRIES, evictKeys);
+      await group.caughtUp(60_000);
+      const coldDb = await openDb('raw-lookup-cold');
+      for (const list of [coldKeys, evictKeys]) {
+        for (let i = 0; i < list.length; i += 1000) await coldDb.batch(list.slice(i, i + 1000).map((key) => ({ type: 'put' as const, key, value: lookupValue })));
+      }
+      const rpcMs: number[] = [];
+      const rawMs: number[] = [];
+      for (let r = 0; r < COLD_LOOKUPS; r++) {
+        const keys = coldKeys.slice(r * LOOKUP_MAX, (r + 1) * LOOKUP_MAX);
+        let t = performance.now();
+        const res = await atLeader.call('lookupPrefix', { namespace: 'default', keys: [], packedKeys: encodeWireKeys(keys), token: '', includeRecords: true, packed: true });
+        const got = decodeWireRecords(res.packedRecords!).length;
+        rpcMs.push(performance.now() - t);
+        if (res.hits !== LOOKUP_MAX || got !== LOOKUP_MAX) throw new Error(`cold lookupPrefix found ${res.hits} of ${LOOKUP_MAX} committed keys`);
+        t = performance.now();
+        const vs = await coldDb.getMany(keys);
+        rawMs.push(performance.now() - t);
+        if (vs.some((v) => v === undefined)) throw new Error('raw getMany missed');
+      }
+      for (const p of [50, 99]) {
+        out.push(withBaseline({ metric: `lookup_prefix.cold.${LOOKUP_MAX}keys.p${p}`, value: round(percentile(rpcMs, p)), unit: 'ms' }, `classic_level.get_many.cold.${LOOKUP_MAX}keys.p${p}`, percentile(rawMs, p)));
+      }
+      progress(`cold lookups done (p50 ${round(percentile(rpcMs, 50))} ms); load ${loadAvg()}`);
+    }
     // ---- (c) failover ----
     const floorMs = TICK_MS * ELECTION_TICKS;
     const fo = newClient({ attemptsMax: 1000, backoffMs: 10, backoffMaxMs: 50, deadlineMs: 2000 });
