@@ -57,7 +57,7 @@ const COMMIT_RUNS: readonly { b: number; c: number }[] = quick
     ];
 const LOOKUP_SIZES = [1, 64, 1024];
 const LOOKUP_MAX = 1024;
-/** The coordinator's default record cache (`blockCacheEntries`), which the bench's group uses. */
+/** The group's record cache (`blockCacheEntries`, set explicitly; the coordinator's default too). */
 const RECORD_CACHE_ENTRIES = 262_144;
 /** Cold 1,024-key lookups in a full run, each of keys no earlier lookup read. */
 const COLD_LOOKUPS = 100;
@@ -269,7 +269,7 @@ export default async function (): Promise<Metric[]> {
   const out: Metric[] = [];
   const tmp = await mkdtemp(join(tmpdir(), 'tw-bench-coord-raw-'));
   let leaseGroup: CoordinatorGroup | undefined;
-  const group = await CoordinatorGroup.start({ size: 3, tickMs: TICK_MS, electionTicks: ELECTION_TICKS, extra: { pgCount: 4096, redundancy: 'ec:4+2' } });
+  const group = await CoordinatorGroup.start({ size: 3, tickMs: TICK_MS, electionTicks: ELECTION_TICKS, extra: { pgCount: 4096, redundancy: 'ec:4+2', blockCacheEntries: RECORD_CACHE_ENTRIES } });
   const clients: CoordinatorClient[] = [];
   const newClient = (opts: ConstructorParameters<typeof CoordinatorClient>[1] = {}, addresses: readonly string[] = group.addresses): CoordinatorClient => {
     const c = new CoordinatorClient(addresses, { attemptsMax: 200, backoffMs: 10, backoffMaxMs: 100, deadlineMs: 10_000, ...opts });
