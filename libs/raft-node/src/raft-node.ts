@@ -412,11 +412,13 @@ export class RaftNode {
   async #handleReady(rd: Ready): Promise<void> {
     if (rd.softState) {
       const wasLeader = this.#state === StateType.Leader;
+      const prevLead = this.#lead;
       this.#lead = rd.softState.lead;
       this.#state = rd.softState.raftState;
       if (rd.hardState) this.#term = rd.hardState.term;
       this.#opts.onRoleChange?.({ leader: this.#lead, isLeader: this.isLeader, term: this.#term });
       if (wasLeader && !this.isLeader) this.#failPendingOnStepDown();
+      if (this.#lead !== 0 && this.#lead !== prevLead) this.#reissueReads();
     } else if (rd.hardState) {
       this.#term = rd.hardState.term;
     }
@@ -530,6 +532,21 @@ export class RaftNode {
         this.#reads.splice(i, 1);
         r.resolve();
       } else i++;
+    }
+  }
+
+  /**
+   * Asks the new leader again for every read not yet given an index. Raft drops a ReadIndex
+   * request at a follower that knows no leader, and one forwarded to a leader that then died is
+   * lost: without this, such a read waited for its timeout (5 s by default; a gateway's lookups
+   * stalled that long across a failover, measured), where the new leader confirms it as soon as
+   * it has committed an entry of its term (etcd's server retries its ReadIndex for the same reason).
+   */
+  #reissueReads(): void {
+    for (const r of this.#reads) {
+      if (r.index !== undefined) continue;
+      const ctx = Buffer.from(r.ctx, 'hex');
+      this.#enqueue(() => this.#raw.readIndex(ctx));
     }
   }
 

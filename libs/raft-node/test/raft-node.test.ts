@@ -100,7 +100,7 @@ interface Member {
   log: LevelRaftStorage;
 }
 
-async function startMember(net: Net, id: NodeId, dir: string, voters: NodeId[], app = new KvApp(), extra: { snapshotEveryEntries?: number; keep?: number } = {}): Promise<Member> {
+async function startMember(net: Net, id: NodeId, dir: string, voters: NodeId[], app = new KvApp(), extra: { snapshotEveryEntries?: number; keep?: number; readTimeoutMs?: number } = {}): Promise<Member> {
   const log = await LevelRaftStorage.open(join(dir, 'raft'), { bootstrap: { voters, learners: [] } });
   const node = new RaftNode({
     id,
@@ -113,7 +113,7 @@ async function startMember(net: Net, id: NodeId, dir: string, voters: NodeId[], 
     electionTicks: 10,
     heartbeatTicks: 1,
     proposalTimeoutMs: 3000,
-    readTimeoutMs: 3000,
+    readTimeoutMs: extra.readTimeoutMs ?? 3000,
     snapshotEveryEntries: extra.snapshotEveryEntries ?? 10_000,
     keepEntriesAfterSnapshot: extra.keep ?? 5_000,
   });
@@ -245,6 +245,25 @@ describe('RaftNode', () => {
       net.release();
     }
     expect(await write).toBe('1');
+  });
+
+  test('a read barrier asked while the leader dies is confirmed by the next leader, not left to its timeout', async () => {
+    const net = new Net();
+    // A read timeout far beyond the test's wait: only a re-asked ReadIndex can confirm the read.
+    const members = await cluster(net, 3, { readTimeoutMs: 120_000 });
+    await until(() => leaderOf(members) !== undefined && members.every((m) => m.node.leader !== 0), 'a leader known to all');
+    await proposeOnLeader(members, Buffer.from('x=1'));
+    const first = leaderOf(members)!;
+    net.cut.add(first.id);
+    await first.node.stop();
+    const rest = members.filter((m) => m !== first);
+    // Asked at a follower that still names the dead leader: the request goes to it and is lost.
+    let confirmed = false;
+    const read = rest[0]!.node.readBarrier().then(() => (confirmed = true));
+    await until(() => leaderOf(rest) !== undefined, 'a new leader');
+    await until(() => confirmed, 'the read barrier to be confirmed by the new leader', 15_000);
+    await read;
+    expect(rest[0]!.app.data.get('x')).toBe('1');
   });
 
   test('a killed leader is replaced; it restarts from its log and catches up', async () => {
