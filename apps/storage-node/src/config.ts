@@ -57,6 +57,10 @@ const schema = Type.Object(
       {
         garbageRatioMin: Type.Number({ exclusiveMinimum: 0, maximum: 1, default: 0.5 }),
         intervalMs: Type.Integer({ minimum: 0, default: 60_000, description: '0 disables background compaction' }),
+        reclaimDeadExtents: Type.Boolean({
+          default: true,
+          description: 'drop an extent (of at least 64 MiB or half its size) as soon as its last live fragment is deleted, without waiting for the next compaction',
+        }),
       },
       { additionalProperties: false, default: {} },
     ),

@@ -52,6 +52,11 @@ export async function startStorageNode(config: StorageNodeConfig, options: { log
   log.info({ dataDir: config.dataDir, rebuildIndex: options.rebuildIndex ?? false }, 'opening extent store');
   const openedAt = performance.now();
   const files = nodeFileLayer({ syncWriteBytesMax: config.inlineIo.writeBytesMax, syncReadBytesMax: config.inlineIo.readBytesMax });
+  const deadExtents = new Counter({
+    name: 'tw_storage_dead_extents_dropped_total',
+    help: 'Extents dropped as soon as their last live fragment was deleted (compaction.reclaimDeadExtents)',
+    registers: [registry],
+  });
   const store = await openExtentStore({
     dir: config.dataDir,
     files,
@@ -60,7 +65,11 @@ export async function startStorageNode(config: StorageNodeConfig, options: { log
     ...(config.capacityBytes === undefined ? {} : { capacityBytes: config.capacityBytes }),
     reserveBytes: config.reserveBytes,
     payloadBytesMax: config.fragmentBytesMax + 64,
-    compaction: { garbageRatioMin: config.compaction.garbageRatioMin, intervalMs: config.compaction.intervalMs },
+    compaction: { garbageRatioMin: config.compaction.garbageRatioMin, intervalMs: config.compaction.intervalMs, reclaimDeadExtents: config.compaction.reclaimDeadExtents },
+    onReclaim: (r) => {
+      deadExtents.inc(r.extentsCompacted);
+      if (r.extentsCompacted > 0) log.debug({ extents: r.extentsCompacted, bytes: r.bytesReclaimed }, 'dead extents dropped');
+    },
     rebuildIndex: options.rebuildIndex ?? false,
     onCorrupt: (report) => {
       corruptions.inc();

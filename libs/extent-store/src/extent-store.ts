@@ -26,6 +26,7 @@ import {
   APPEND_INFLIGHT_MAX,
   COMPACTION_EXTENTS_MAX,
   COMPACTION_GARBAGE_RATIO_DEFAULT,
+  DEAD_EXTENT_RECLAIM_BYTES_MIN,
   EXTENT_NO_MAX,
   EXTENT_SIZE_BYTES_DEFAULT,
   EXTENT_SIZE_BYTES_MAX,
@@ -110,7 +111,15 @@ export interface ExtentStoreOptions {
     garbageRatioMin?: number;
     /** Background compaction period; 0 (default) runs compaction only when compact() is called. */
     intervalMs?: number;
+    /**
+     * Drop an extent as soon as its last live record is deleted, when it holds at least
+     * DEAD_EXTENT_RECLAIM_BYTES_MIN (or half its size): the active extent is then sealed and a
+     * fresh one started. Default true; false leaves dead extents to compact().
+     */
+    reclaimDeadExtents?: boolean;
   };
+  /** Called after dead extents were dropped (compaction.reclaimDeadExtents). */
+  onReclaim?: (result: CompactResult) => void;
   /** Called for every record found corrupt (the bytes are never served); feed repair from here. */
   onCorrupt?: (report: CorruptionReport) => void;
   /** Drop the index and rebuild it from the extents while opening (`--rebuild-index`). */
@@ -292,6 +301,8 @@ export class ExtentStore {
   /** performance.now() when the last flush (sync + index) started; paces group commit. */
   #lastFlushAtMs = -Infinity;
   #compactTimer: NodeJS.Timeout | undefined;
+  readonly #reclaimDeadExtents: boolean;
+  #reclaimScheduled = false;
   #fsFreeBytes = Infinity;
   #fsFreeAt = 0;
   #writtenSinceStatfs = 0;
@@ -333,6 +344,7 @@ export class ExtentStore {
     this.#admission = new Admission(APPEND_INFLIGHT_MAX, inflightBytesMax);
     this.#putStreamIdleMs = options.putStreamIdleMs ?? PUT_STREAM_IDLE_MS_DEFAULT;
     if (!(this.#putStreamIdleMs > 0)) throw invalid('putStreamIdleMs', 'must be positive');
+    this.#reclaimDeadExtents = options.compaction?.reclaimDeadExtents ?? true;
     this.garbageRatioMin = options.compaction?.garbageRatioMin ?? COMPACTION_GARBAGE_RATIO_DEFAULT;
     if (!(this.garbageRatioMin > 0 && this.garbageRatioMin <= 1)) throw invalid('compaction.garbageRatioMin', 'must be in (0, 1]');
   }
@@ -985,6 +997,7 @@ export class ExtentStore {
     this.#appliedSeq = Math.max(this.#appliedSeq, applied);
     for (const [e, d] of liveDelta) e.liveBytes += d;
     this.#fragmentCount += countDelta;
+    for (const e of liveDelta.keys()) if (this.#isDead(e)) this.#scheduleReclaim();
     return results;
   }
 
@@ -1194,6 +1207,43 @@ export class ExtentStore {
     });
   }
 
+  /** Whether `e` holds no live record and enough bytes to be worth dropping at once. */
+  #isDead(e: Extent): boolean {
+    return (
+      this.#reclaimDeadExtents &&
+      e.liveBytes === 0 &&
+      !e.compactionOutput &&
+      !e.retired &&
+      e.tailBytes >= Math.min(DEAD_EXTENT_RECLAIM_BYTES_MIN, e.sizeBytes / 2)
+    );
+  }
+
+  /**
+   * Drops dead extents soon (after the current batch's callers have run): seals the active
+   * extent if it is dead, then compacts with a garbage ratio of 1, which copies nothing but the
+   * tombstones that still shadow older records, and deletes the files. An extent that took a new
+   * record meanwhile is no longer dead and stays (sealed, if it was the active one).
+   */
+  #scheduleReclaim(): void {
+    if (this.#reclaimScheduled || this.#state !== 'open') return;
+    this.#reclaimScheduled = true;
+    setImmediate(() => {
+      this.#reclaimScheduled = false;
+      if (this.#state !== 'open') return;
+      void this.#appendMutex
+        .run(async () => {
+          const a = this.#active;
+          if (a !== undefined && this.#isDead(a)) {
+            a.sealed = true;
+            this.#active = undefined;
+          }
+        })
+        .then(() => this.compact({ garbageRatioMin: 1 }))
+        .then((r) => this.#options.onReclaim?.(r))
+        .catch(() => undefined); // closed meanwhile, or an I/O error the next compaction reports
+    });
+  }
+
   async #compactOne(src: Extent, buf: Buffer): Promise<{ records: number; bytes: number }> {
     const db = this.#db!;
     const reader = new ExtentReader(src.handle, src.tailBytes, buf);
@@ -1213,7 +1263,9 @@ export class ExtentStore {
       const rb = recordBytesFor(h.id.byteLength, h.payloadBytes);
       let keep = false;
       if (h.type === RecordType.Put) {
-        const raw = await db.get(fragmentKey(h.id));
+        // Synchronous, as on the read path (#indexGet): a thread-pool round trip per record cost
+        // more of the event loop than the lookup itself.
+        const raw = await this.#indexGet(fragmentKey(h.id));
         const cur = raw === undefined ? undefined : decodeEntry(raw);
         keep = cur !== undefined && cur.extentNo === src.no && cur.offset === off;
       } else {

@@ -45,6 +45,14 @@ export const LIST_LIMIT_DEFAULT = 100;
 
 /** Compaction: default garbage ratio above which an extent is rewritten. */
 export const COMPACTION_GARBAGE_RATIO_DEFAULT = 0.5;
+/**
+ * An extent left with no live record is dropped at once (not at the next compaction period) when
+ * it holds at least this many bytes, or half its size if that is less: the active one too, which
+ * is then sealed and replaced. Frees its disk space and page cache while they are still warm to
+ * reuse (docs/storage-node.md, "Dead extents"); the floor keeps a put-delete-put workload from
+ * starting a new extent every few records.
+ */
+export const DEAD_EXTENT_RECLAIM_BYTES_MIN = 64 * 1024 * 1024;
 /** Extents rewritten per compact() call at most. */
 export const COMPACTION_EXTENTS_MAX = 64;
 

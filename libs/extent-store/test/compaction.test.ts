@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { rmSync } from 'node:fs';
+import { readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { FaultyFileLayer, nodeFileLayer, openExtentStore, type ExtentStore } from '../src/index.js';
 import { bytesFor, idOf, KiB, TempDirs } from './helpers.js';
@@ -165,5 +165,107 @@ describe('which reads may run on the event loop', () => {
     await getLive();
     const { inlineReads, pooledReads } = files.readStats;
     expect(inlineReads + pooledReads).toBe(gets);
+  });
+});
+
+describe('dead extents', () => {
+  /** A store whose next reclaim pass resolves `reclaimed()`. */
+  async function watched(dir: string, extra: Partial<Parameters<typeof openExtentStore>[0]> = {}) {
+    const passes: { extentsCompacted: number }[] = [];
+    const waiters: (() => void)[] = [];
+    const s = await make(dir, {
+      onReclaim: (r) => {
+        passes.push(r);
+        for (const w of waiters.splice(0)) w();
+      },
+      ...extra,
+    });
+    // Bounded: a pass that never comes fails the test in 10 s instead of hanging it.
+    const reclaimed = (): Promise<void> =>
+      new Promise((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error('no reclaim pass within 10 s')), 10_000);
+        waiters.push(() => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+    return { s, passes, reclaimed };
+  }
+
+  const extentFiles = (dir: string): string[] => readdirSync(dir).filter((f) => f.endsWith('.twx'));
+
+  it('drops a sealed extent once its last live record is deleted, without compact()', async () => {
+    const dir = dirs.make();
+    const { s, passes, reclaimed } = await watched(dir);
+    for (let i = 0; i < 12; i++) await s.put(idOf(`a${i}`), bytesFor(i, 30 * KiB)); // 8 a extent: rolls over once
+    const first = (await s.stat(idOf('a0')))!.extentNo;
+    const inFirst: number[] = [];
+    for (let i = 0; i < 12; i++) if ((await s.stat(idOf(`a${i}`)))!.extentNo === first) inFirst.push(i);
+    expect(inFirst.length).toBeGreaterThan(1);
+    const filesBefore = extentFiles(dir).length;
+    const pass = reclaimed();
+    for (const i of inFirst) await s.delete(idOf(`a${i}`));
+    await pass;
+    expect(passes.at(-1)!.extentsCompacted).toBe(1);
+    expect(s.extents().some((e) => e.extentNo === first)).toBe(false);
+    expect(extentFiles(dir).length).toBe(filesBefore - 1);
+    for (let i = 0; i < 12; i++) {
+      const g = await s.get(idOf(`a${i}`));
+      if (inFirst.includes(i)) expect(g).toBeUndefined();
+      else expect(g!.bytes.equals(bytesFor(i, 30 * KiB))).toBe(true);
+    }
+    const r = await reopen(s, { rebuildIndex: true });
+    for (let i = 0; i < 12; i++) expect((await r.get(idOf(`a${i}`))) === undefined).toBe(inFirst.includes(i));
+  });
+
+  it('seals and replaces the active extent once everything in it is deleted', async () => {
+    const dir = dirs.make();
+    const { s, reclaimed } = await watched(dir);
+    for (let i = 0; i < 5; i++) await s.put(idOf(`b${i}`), bytesFor(i, 30 * KiB)); // ~150 KiB of a 256 KiB extent
+    const active = s.extents().find((e) => e.active)!.extentNo;
+    const pass = reclaimed();
+    for (let i = 0; i < 5; i++) await s.delete(idOf(`b${i}`));
+    await pass;
+    expect(s.extents().some((e) => e.extentNo === active)).toBe(false);
+    await s.put(idOf('after'), bytesFor(99, 10 * KiB));
+    expect((await s.stat(idOf('after')))!.extentNo).toBeGreaterThan(active);
+    const r = await reopen(s, { rebuildIndex: true });
+    for (let i = 0; i < 5; i++) expect(await r.get(idOf(`b${i}`))).toBeUndefined();
+    expect((await r.get(idOf('after')))!.bytes.equals(bytesFor(99, 10 * KiB))).toBe(true);
+  });
+
+  it('keeps a dead extent that holds too few bytes, and every dead extent when turned off', async () => {
+    const small = await watched(dirs.make());
+    await small.s.put(idOf('c0'), bytesFor(1, 20 * KiB)); // under half the extent
+    await small.s.delete(idOf('c0'));
+    const off = await watched(dirs.make(), { compaction: { reclaimDeadExtents: false } });
+    for (let i = 0; i < 5; i++) await off.s.put(idOf(`d${i}`), bytesFor(i, 30 * KiB));
+    for (let i = 0; i < 5; i++) await off.s.delete(idOf(`d${i}`));
+    // A reclaim pass is scheduled with setImmediate: give one a chance to run.
+    for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+    await new Promise((r) => setTimeout(r, 50));
+    expect(small.passes).toEqual([]);
+    expect(off.passes).toEqual([]);
+    expect(small.s.extents().length).toBe(1);
+    expect(off.s.extents().length).toBe(1);
+    expect((await off.s.compact({ garbageRatioMin: 1 })).extentsCompacted).toBe(0); // still the active one
+  });
+
+  it('keeps the tombstone of a dropped extent that shadows an older put elsewhere', async () => {
+    const dir = dirs.make();
+    const { s, reclaimed } = await watched(dir);
+    await s.put(idOf('victim'), bytesFor(1, 10 * KiB));
+    for (let i = 0; i < 8; i++) await s.put(idOf(`keep${i}`), bytesFor(100 + i, 30 * KiB)); // rolls over; extent 1 stays live
+    const victimExtent = (await s.stat(idOf('victim')))!.extentNo;
+    await s.delete(idOf('victim')); // tombstone in the second extent
+    for (let i = 0; i < 5; i++) await s.put(idOf(`junk${i}`), bytesFor(i, 30 * KiB));
+    const pass = reclaimed();
+    await s.delete(idOf('keep7')); // the 8th keeper sits in the second extent too
+    for (let i = 0; i < 5; i++) await s.delete(idOf(`junk${i}`));
+    await pass;
+    expect(s.extents().some((e) => e.extentNo === victimExtent)).toBe(true);
+    await s.rebuildIndex();
+    expect(await s.get(idOf('victim'))).toBeUndefined();
+    for (let i = 0; i < 7; i++) expect((await s.get(idOf(`keep${i}`)))!.bytes.equals(bytesFor(100 + i, 30 * KiB))).toBe(true);
   });
 });
