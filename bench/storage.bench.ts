@@ -60,8 +60,6 @@ export default async function run(): Promise<Metric[]> {
     await warmUpNode(client, String(hello['adminUrl']));
     let version = 0n;
     for (const [label, size] of SIZES) {
-      // Per round: enough bytes for a steady rate, at least 32 fragments.
-      const count = Math.max(32, Math.floor(scale(256 * MiB, 64 * MiB) / size));
       const bytes = Buffer.alloc(size, 0x5c);
       const key = Buffer.from(`bench-${label}`);
       const header = (v: bigint, i: number) => ({
@@ -75,6 +73,11 @@ export default async function run(): Promise<Metric[]> {
       });
       for (const inflight of INFLIGHT) {
         const c = `${label}.c${inflight}`;
+        // Per round: enough bytes for a steady rate (256 MiB, 64 quick), at least 32 fragments, and
+        // at least 8 (4 quick) times the in-flight count. With 8 MiB x16 a 256 MiB round was two
+        // waves of 16: mostly the first response's wait and the last one's drain, not a rate
+        // (steady 8 MiB x16 gets measured x0.70-0.79 of raw TCP where 2-wave rounds gave x0.61-0.69).
+        const count = Math.max(32, Math.floor(scale(256 * MiB, 64 * MiB) / size), scale(8, 4) * inflight);
         const rounds: Round[] = [];
         for (let r = 0; r < ROUNDS; r++) {
           // Each baseline runs next to the path it is compared with, in every round: this VM's
