@@ -29,6 +29,12 @@ export const GROUP_COMMIT_MS_MAX = 1000;
 /** Appends written but not yet acknowledged: bounds memory the caller's buffers pin. */
 export const APPEND_INFLIGHT_MAX = 1024;
 export const APPEND_INFLIGHT_BYTES_MAX = 512 * 1024 * 1024;
+/**
+ * Records acknowledged (durable in their extents) whose index batch has not been applied yet, at
+ * most; past it a flush waits for the index before the next one starts. Bounds the in-memory
+ * overlay that serves them meanwhile (about 200 bytes a record).
+ */
+export const INDEX_BEHIND_RECORDS_MAX = 8192;
 
 /** Buffer used by every scan (recovery, rebuild, compaction): never whole extents in memory. */
 export const SCAN_BUFFER_BYTES = 1024 * 1024;

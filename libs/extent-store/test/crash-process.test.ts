@@ -144,3 +144,34 @@ describe('crash test: SIGKILL a writing process, reopen, verify', () => {
     });
   }
 });
+
+describe('acknowledged puts whose index batch never ran', () => {
+  it('are found after a SIGKILL: recovery re-indexes them from the extents', async () => {
+    const dir = dirs.make();
+    const n = 40;
+    const child = spawn(process.execPath, ['--conditions=tw-source', '--import', 'tsx', join(here, 'fixtures', 'unindexed-child.ts'), dir, String(n)], {
+      cwd: libRoot,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    children.push(child);
+    let stderr = '';
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
+    await new Promise<void>((resolve, reject) => {
+      let out = '';
+      child.stdout!.on('data', (d: Buffer) => {
+        out += d.toString();
+        if (out.includes('ACKED')) resolve();
+      });
+      child.on('exit', (code) => reject(new Error(`child exited (${code}) before acknowledging: ${stderr}`)));
+    });
+    child.kill('SIGKILL');
+    await exited;
+    store = await openExtentStore({ dir, extentSizeBytes: 64 * 1024 * 1024, reserveBytes: 0 });
+    for (let i = 0; i < n; i++) {
+      const g = await store.get(Buffer.from(`u-${i}`));
+      expect(g !== undefined && g.bytes.equals(contentFor(7, i, 5000 + i * 700)), `u-${i}`).toBe(true);
+    }
+    expect(store.capacity().fragmentCount).toBe(n);
+  });
+});

@@ -15,6 +15,8 @@ export interface FragmentStore {
   stat(id: Uint8Array): Promise<{ sizeBytes: number; seq: number } | undefined>;
   list(options: { prefix?: Uint8Array; after?: Uint8Array; limit?: number; signal?: AbortSignal }): Promise<{ entries: ListEntry[]; next?: Buffer }>;
   capacity(): CapacityInfo;
+  /** Resolves once every acknowledged put is counted by capacity() (an extent store indexes behind its acknowledgements). */
+  indexed?(): Promise<void>;
 }
 
 /** Reusable buffers for GET replies (a fresh multi-MiB buffer per read costs page faults). */
@@ -98,6 +100,7 @@ export function createFragmentHandler(store: FragmentStore, hooks: FragmentHandl
           break;
         }
         case Op.CAPACITY:
+          await store.indexed?.();
           reply = { header: encodeReply({ op: Op.CAPACITY, ...store.capacity() }) };
           break;
       }
