@@ -93,6 +93,14 @@ export async function startStorageNode(config: StorageNodeConfig, options: { log
   });
   void capacityGauge;
   new Gauge({
+    name: 'tw_storage_unindexed_records',
+    help: 'Records acknowledged but not yet in the LevelDB index (served from memory meanwhile); a value that keeps rising means the index is falling behind',
+    registers: [registry],
+    collect() {
+      this.set(store.unindexedRecords);
+    },
+  });
+  new Gauge({
     name: 'tw_storage_put_streams',
     help: 'PUTs being written to their extent while they arrive',
     registers: [registry],

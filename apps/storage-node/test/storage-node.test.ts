@@ -233,6 +233,8 @@ describe('fragment service', () => {
     expect(metrics).toMatch(/tw_storage_requests_total\{op="get",outcome="ok"\} 1/);
     expect(metrics).toMatch(/tw_storage_fragments 1/);
     expect(metrics).toMatch(/tw_storage_put_streams 0/);
+    expect(metrics).toMatch(/tw_storage_unindexed_records \d+/);
+    expect(metrics).toMatch(/tw_storage_dead_extents_dropped_total 0/);
     // The 100-byte put went inline (records up to 1 MiB do), or a slow inline write before it
     // paused that path: either way at least one inline write.
     expect(Number(/tw_storage_record_writes\{path="inline"\} (\d+)/.exec(metrics)?.[1])).toBeGreaterThanOrEqual(1);

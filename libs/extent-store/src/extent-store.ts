@@ -795,6 +795,11 @@ export class ExtentStore {
     return this.#streams.size;
   }
 
+  /** Records acknowledged (or refused) whose index batch has not been applied yet. */
+  get unindexedRecords(): number {
+    return this.#indexBehind;
+  }
+
   /** Abandons every open put stream (closing, rebuilding): their records never become visible. */
   #abandonStreams(why: string): void {
     for (const s of [...this.#streams]) void s.abandon(extentErrors.create('TW_EXTENT_ABORTED', why));
