@@ -244,7 +244,13 @@ export async function startStorageNode(config: StorageNodeConfig, options: { log
       port: config.admin.port,
       registry,
       readiness: () =>
-        stopping ? { ready: false, reason: 'shutting down' } : registration !== undefined && !registration.registered ? { ready: false, reason: 'not registered with the coordinators yet' } : { ready: true },
+        stopping
+          ? { ready: false, reason: 'shutting down' }
+          : store.writeFailure !== undefined
+            ? { ready: false, reason: `refusing writes since an index update failed (${store.writeFailure.message}); reads go on; restart to re-index from the extents` }
+            : registration !== undefined && !registration.registered
+              ? { ready: false, reason: 'not registered with the coordinators yet' }
+              : { ready: true },
     });
   } catch (err) {
     await listener?.abort().catch(() => undefined);

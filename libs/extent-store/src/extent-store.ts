@@ -795,6 +795,14 @@ export class ExtentStore {
     return this.#streams.size;
   }
 
+  /**
+   * Why writes are refused, when an index batch failed (the LevelDB index can no longer be
+   * trusted to take writes): reads go on; a restart re-indexes from the extents.
+   */
+  get writeFailure(): TwError | undefined {
+    return this.#indexFailure;
+  }
+
   /** Records acknowledged (or refused) whose index batch has not been applied yet. */
   get unindexedRecords(): number {
     return this.#indexBehind;

@@ -88,12 +88,14 @@ describe('puts acknowledged before their index batch', () => {
     g.open();
     await s.indexed();
     expect((await s.get(idOf('kept')))!.bytes.equals(bytesFor(1, 12 * KiB))).toBe(true);
+    expect(s.writeFailure?.code).toBe('TW_EXTENT_IO');
     await expect(s.put(idOf('later'), bytesFor(2, 4 * KiB))).rejects.toMatchObject({ code: 'TW_EXTENT_IO' });
     await expect(s.delete(idOf('victim'))).rejects.toMatchObject({ code: 'TW_EXTENT_IO' });
     expect((await s.get(idOf('victim')))!.bytes.equals(bytesFor(3, 6 * KiB))).toBe(true);
     await s.close();
     stores.splice(stores.indexOf(s), 1);
     s = await make(dir);
+    expect(s.writeFailure).toBeUndefined();
     expect((await s.get(idOf('kept')))!.bytes.equals(bytesFor(1, 12 * KiB))).toBe(true);
     // Refused writes were durable but never acknowledged: each may have happened or not, whole.
     const later = await s.get(idOf('later'));
