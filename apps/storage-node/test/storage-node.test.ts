@@ -121,6 +121,7 @@ describe('fragment service', () => {
     const other = fragment('chunk-c', 1n, bytes);
     await expect(client.peer.request({ header, payload: [encodeFragmentHeader(other.header), bytes] })).rejects.toMatchObject({ code: 'TW_FRAGMENT_MISMATCH' });
     await expect(client.peer.request({ header: Buffer.from([1, 99, 0, 0]) })).rejects.toMatchObject({ code: 'TW_FRAGMENT_BAD_REQUEST' });
+    await node.store.indexed();
     expect(node.store.capacity().fragmentCount).toBe(0);
     // The connection still works.
     await client.put(f.id, f.header, bytes);
@@ -140,6 +141,7 @@ describe('fragment service', () => {
     await expect(client.peer.request({ header, payload: [encodeFragmentHeader(other.header), bytes] })).rejects.toMatchObject({ code: 'TW_FRAGMENT_MISMATCH' });
     const short = bytes.subarray(0, 600_000);
     await expect(client.peer.request({ header, payload: [encodeFragmentHeader(f.header), short] })).rejects.toMatchObject({ code: 'TW_CHECKSUM_MISMATCH' });
+    await node.store.indexed();
     expect(node.store.capacity().fragmentCount).toBe(0);
     expect(await client.get(f.id)).toBeUndefined();
     // Not even an index rebuild finds them: a refused record never got its trailer.

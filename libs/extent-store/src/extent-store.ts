@@ -1097,7 +1097,7 @@ export class ExtentStore {
     this.#appliedSeq = Math.max(this.#appliedSeq, applied);
     for (const [e, d] of liveDelta) e.liveBytes += d;
     this.#fragmentCount += countDelta;
-    for (const e of liveDelta.keys()) if (this.#isDead(e)) this.#scheduleReclaim();
+    for (const e of liveDelta.keys()) if (this.#isDead(e, false)) this.#scheduleReclaim();
     return results;
   }
 
@@ -1317,11 +1317,16 @@ export class ExtentStore {
     });
   }
 
-  /** Whether `e` holds no live record and enough bytes to be worth dropping at once. */
-  #isDead(e: Extent): boolean {
+  /**
+   * Whether `e` holds no live record and enough bytes to be worth dropping at once. `settled`:
+   * also no record of it waits for its index batch (acknowledged puts there are live, not yet
+   * counted); #applyBatch asks without it, as its own batch is still counted then.
+   */
+  #isDead(e: Extent, settled = true): boolean {
     return (
       this.#reclaimDeadExtents &&
       e.liveBytes === 0 &&
+      !(settled && this.#indexBehindByExtent.has(e)) &&
       !e.compactionOutput &&
       !e.retired &&
       e.tailBytes >= Math.min(DEAD_EXTENT_RECLAIM_BYTES_MIN, e.sizeBytes / 2)
