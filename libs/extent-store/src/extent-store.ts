@@ -1030,13 +1030,7 @@ export class ExtentStore {
       const u = this.#unindexed.get(idBuf.toString('latin1'));
       if (u !== undefined) return u.entry;
     }
-    let raw: Buffer | undefined;
-    try {
-      raw = this.#db!.getSync(key);
-    } catch (err) {
-      this.#checkOpen(); // closed meanwhile: say so
-      throw ioError(err, 'index read');
-    }
+    const raw = this.#indexGet(key);
     return raw === undefined ? undefined : decodeEntry(raw);
   }
 
@@ -1380,7 +1374,7 @@ export class ExtentStore {
       if (h.type === RecordType.Put) {
         // Synchronous, as on the read path (#indexGet): a thread-pool round trip per record cost
         // more of the event loop than the lookup itself.
-        const raw = await this.#indexGet(fragmentKey(h.id));
+        const raw = this.#indexGet(fragmentKey(h.id));
         const cur = raw === undefined ? undefined : decodeEntry(raw);
         keep = cur !== undefined && cur.extentNo === src.no && cur.offset === off;
       } else {
@@ -1582,7 +1576,7 @@ export class ExtentStore {
    * A lookup that misses both caches blocks the loop for one disk read (~100 us here); the index
    * of a full node (about 100 bytes a fragment) stays in memory in practice.
    */
-  async #indexGet(key: Buffer): Promise<Buffer | undefined> {
+  #indexGet(key: Buffer): Buffer | undefined {
     try {
       return this.#db!.getSync(key);
     } catch (err) {
