@@ -18,6 +18,7 @@ import { extentLimits } from '@tw/extent-store';
 import { FragmentClient, type FragmentId } from '@tw/fragment-protocol';
 import { tcpTransport } from '@tw/transport-tcp';
 import { type Metric, percentile, round, scale, withBaseline } from './lib/harness.js';
+import { withCpu } from './lib/cpu-time.js';
 import { RawTcp, rawDisk, spawnTs, stopChild } from './lib/raw-baselines.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -36,6 +37,10 @@ interface Round {
   diskWrite: number;
   putLat: number[];
   getLat: number[];
+  /** CPU ms of client + node during the timed puts / gets, and of client + raw peer during the raw receive. */
+  putCpuMs: number | undefined;
+  getCpuMs: number | undefined;
+  tcpRecvCpuMs: number | undefined;
 }
 
 /** The element whose key is the median (the lower middle for an even count). */
@@ -57,6 +62,9 @@ export default async function run(): Promise<Metric[]> {
   try {
     await raw.warmUp();
     const client = new FragmentClient(await transport.dial(String(hello['dataAddress'])));
+    // CPU accounting: this process (the client) plus the node, or plus the raw TCP peer.
+    const nodePids = child.pid === undefined ? [] : [process.pid, child.pid];
+    const rawPids = raw.pid === undefined ? [] : [process.pid, raw.pid];
     await warmUpNode(client, String(hello['adminUrl']));
     let version = 0n;
     for (const [label, size] of SIZES) {
@@ -87,11 +95,13 @@ export default async function run(): Promise<Metric[]> {
           await pool(warmIds.length, inflight, (i) => client.put(warmIds[i]!, warmHeader(i), bytes).then(() => undefined));
           const putLat: number[] = [];
           const t0 = process.hrtime.bigint();
-          await pool(count, inflight, async (i) => {
-            const s = performance.now();
-            await client.put(ids[i]!, header(version, i), bytes);
-            putLat.push(performance.now() - s);
-          });
+          const { cpuMs: putCpuMs } = await withCpu(nodePids, () =>
+            pool(count, inflight, async (i) => {
+              const s = performance.now();
+              await client.put(ids[i]!, header(version, i), bytes);
+              putLat.push(performance.now() - s);
+            }),
+          );
           const putGBps = (size * count) / Number(process.hrtime.bigint() - t0);
           // The same untimed warm-up as the node gets (2 rounds of this shape) before each baseline.
           await raw.send(size, 2 * inflight, inflight);
@@ -105,17 +115,19 @@ export default async function run(): Promise<Metric[]> {
           });
           const getLat: number[] = [];
           const t1 = process.hrtime.bigint();
-          await pool(count, inflight, async (i) => {
-            const into = intos[slot++ % inflight]!;
-            const s = performance.now();
-            const got = await client.get(ids[i]!, { into });
-            if (got === undefined) throw new Error(`fragment ${i} missing`);
-            getLat.push(performance.now() - s);
-          });
+          const { cpuMs: getCpuMs } = await withCpu(nodePids, () =>
+            pool(count, inflight, async (i) => {
+              const into = intos[slot++ % inflight]!;
+              const s = performance.now();
+              const got = await client.get(ids[i]!, { into });
+              if (got === undefined) throw new Error(`fragment ${i} missing`);
+              getLat.push(performance.now() - s);
+            }),
+          );
           const getGBps = (size * count) / Number(process.hrtime.bigint() - t1);
           await raw.receive(size, 2 * inflight, inflight);
-          const tcpRecv = await raw.receive(size, count, inflight);
-          rounds.push({ putGBps, getGBps, tcpSend, tcpRecv, diskWrite: disk.writeGBps, putLat, getLat });
+          const { value: tcpRecv, cpuMs: tcpRecvCpuMs } = await withCpu(rawPids, () => raw.receive(size, count, inflight));
+          rounds.push({ putGBps, getGBps, tcpSend, tcpRecv, diskWrite: disk.writeGBps, putLat, getLat, putCpuMs, getCpuMs, tcpRecvCpuMs });
           // Free the space for the next round.
           await pool(count, 16, (i) => client.delete(ids[i]!).then(() => undefined));
           await pool(warmIds.length, 16, (i) => client.delete(warmIds[i]!).then(() => undefined));
@@ -144,6 +156,13 @@ export default async function run(): Promise<Metric[]> {
         out.push({ metric: `put.${c}.p99`, value: round(percentile(putLat, 99)), unit: 'ms' });
         out.push({ metric: `get.${c}.p50`, value: round(percentile(getLat, 50)), unit: 'ms' });
         out.push({ metric: `get.${c}.p99`, value: round(percentile(getLat, 99)), unit: 'ms' });
+        // CPU per GB moved, all processes of each side together (client + node, client + raw
+        // peer), from the rounds reported above. With every core busy, these set the rates.
+        const gb = (size * count) / 1e9;
+        if (getRound.getCpuMs !== undefined && getRound.tcpRecvCpuMs !== undefined) {
+          out.push(withBaseline({ metric: `get.${c}.cpu_ms_per_gb`, value: round(getRound.getCpuMs / gb), unit: 'ms' }, `raw_tcp_recv.${c}.cpu_ms_per_gb`, getRound.tcpRecvCpuMs / gb));
+        }
+        if (putRound.putCpuMs !== undefined) out.push({ metric: `put.${c}.cpu_ms_per_gb`, value: round(putRound.putCpuMs / gb), unit: 'ms' });
       }
     }
   } finally {

@@ -59,6 +59,11 @@ export class RawTcp {
     private readonly port: number,
   ) {}
 
+  /** The peer process's pid (for CPU accounting). */
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
   static async start(): Promise<RawTcp> {
     const { child, hello } = await spawnTs(join(here, 'raw-tcp-peer.ts'));
     return new RawTcp(child, Number(hello['port']));
