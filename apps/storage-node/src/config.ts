@@ -46,12 +46,13 @@ const schema = Type.Object(
     fragmentBytesMax: Type.Integer({ minimum: 1024, maximum: 1024 ** 3, default: 64 * 1024 ** 2 }),
     streamedPutBytesMin: Type.Integer({
       minimum: 0,
-      // Off by default: in one of three fresh-clone CI runs a 16 MiB streamed fragment put took
-      // over the gateway's 10 s fragment timeout (cause not found yet; the whole-payload path has
-      // no such record). Opt in with e.g. 2 MiB.
-      default: 0,
+      // On again by default (off from 07:36 to 21:45 on 2026-11-29 after a 16 MiB streamed put
+      // outlasted the gateway's 10 s fragment timeout in one CI run; the likely cause, a server
+      // pausing a connection part-way through a streamed payload, was fixed in transport-tcp
+      // at 11:40). 8 MiB puts, rounds alternating in one run: +9 % one at a time, +10 % at 16.
+      default: 2 * 1024 * 1024,
       description:
-        'PUT payloads from this size up are written to their extent while they arrive (overlapping network and disk), while few are in flight; 0 (default) disables',
+        'PUT payloads from this size up are written to their extent while they arrive (overlapping network and disk), while few are in flight; 0 disables',
     }),
     compaction: Type.Object(
       {

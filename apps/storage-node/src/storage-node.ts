@@ -100,6 +100,11 @@ export async function startStorageNode(config: StorageNodeConfig, options: { log
       this.set(store.unindexedRecords);
     },
   });
+  const streamedPuts = new Counter({
+    name: 'tw_storage_streamed_puts_total',
+    help: 'PUTs written to their extent while they arrived (streamedPutBytesMin; at most a few at once, the rest are received whole)',
+    registers: [registry],
+  });
   new Gauge({
     name: 'tw_storage_put_streams',
     help: 'PUTs being written to their extent while they arrive',
@@ -215,6 +220,7 @@ export async function startStorageNode(config: StorageNodeConfig, options: { log
       if (req?.op === Op.PUT && !stopping && streaming < STREAMED_PUTS_MAX) {
         put = new StreamedPut(store, req.id, pooled, payloadBytes);
         streaming++;
+        streamedPuts.inc();
       }
     }
     receiving.set(pooled.buffer, { pooled, put });

@@ -110,6 +110,26 @@ describe('fragment service', () => {
     for (const p of puts) expect((await client.get(p.id))?.bytes.equals(p.bytes)).toBe(true);
   });
 
+  test('by default, fragments from 2 MiB up are written while they arrive, smaller ones whole; 0 turns streaming off', async () => {
+    const streamed = async (node: RunningStorageNode): Promise<number> => {
+      const m = /^tw_storage_streamed_puts_total (\d+)$/m.exec(await (await fetch(`${node.adminUrl}/metrics`)).text());
+      return Number(m?.[1]);
+    };
+    const big = Buffer.alloc(3 * 1024 * 1024);
+    for (let j = 0; j < big.length; j += 4096) big.writeUInt32LE((j * 2654435761) >>> 0, j);
+    const small = big.subarray(0, 1024 * 1024);
+    for (const [overrides, expected] of [[{}, 1], [{ streamedPutBytesMin: 0 }, 0]] as const) {
+      const { client, node } = await start({ fragmentBytesMax: 4 * 1024 * 1024, ...overrides });
+      const a = fragment('big', 1n, big);
+      const b = fragment('small', 1n, small);
+      await client.put(a.id, a.header, big);
+      await client.put(b.id, b.header, small);
+      expect(await streamed(node)).toBe(expected);
+      expect((await client.get(a.id))?.bytes.equals(big)).toBe(true);
+      expect((await client.get(b.id))?.bytes.equals(small)).toBe(true);
+    }
+  });
+
   test('a fragment whose bytes do not match its checksum is refused and nothing is stored', async () => {
     const { client, node } = await start();
     const bytes = Buffer.alloc(1000, 1);
