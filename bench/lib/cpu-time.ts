@@ -11,6 +11,7 @@ import { readFileSync, readdirSync } from 'node:fs';
  * figure drifts far less with the machine than a rate does.
  */
 export function cpuMs(pids: readonly number[]): number | undefined {
+  if (pids.length === 0) return undefined;
   let ns = 0;
   try {
     for (const pid of pids) {
