@@ -151,6 +151,14 @@ export async function startStorageNode(config: StorageNodeConfig, options: { log
     },
   });
   new Gauge({
+    name: 'tw_storage_slow_cached_reads',
+    help: 'Inline record reads since start that were slow with no block input (the event loop waited for a CPU, not the disk): they do not pause the inline path',
+    registers: [registry],
+    collect() {
+      this.set(files.readStats.slowCachedReads);
+    },
+  });
+  new Gauge({
     name: 'tw_storage_fragments',
     help: 'Fragments stored',
     registers: [registry],

@@ -267,6 +267,7 @@ describe('fragment service', () => {
     const pooledReads = Number(/tw_storage_record_reads\{path="pool"\} (\d+)/.exec(metrics)?.[1]);
     expect(inlineReads + pooledReads).toBe(1);
     expect(metrics).toMatch(/tw_storage_inline_read_pauses \d+/);
+    expect(metrics).toMatch(/tw_storage_slow_cached_reads \d+/);
   });
 
   test('a bad inlineIo setting is refused, naming the field', () => {

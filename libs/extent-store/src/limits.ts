@@ -92,6 +92,12 @@ export const SYNC_READ_BYTES_MAX_DEFAULT = 2 * 1024 * 1024;
  */
 export const SYNC_READ_SLOW_BASE_MS = 0.15;
 export const SYNC_READ_SLOW_BYTES_PER_MS = 2_000_000;
+/**
+ * An inline read slower than this (ms) pauses the inline path even when the process read nothing
+ * from a block device meanwhile: a file system without block I/O (NFS, FUSE) can stall reads too,
+ * and no run-queue wait on this kind of machine lasts this long.
+ */
+export const SYNC_READ_STALL_MS = 20;
 /** For this long (ms) after a slow inline read, every read goes through the thread pool. */
 export const SYNC_READ_PAUSE_MS = 1000;
 /** A put stream (beginPut) with no write or finish for this long is abandoned (default). */

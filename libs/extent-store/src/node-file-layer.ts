@@ -8,6 +8,7 @@ import {
   SYNC_READ_PAUSE_MS,
   SYNC_READ_SLOW_BASE_MS,
   SYNC_READ_SLOW_BYTES_PER_MS,
+  SYNC_READ_STALL_MS,
   SYNC_WRITE_BYTES_MAX_DEFAULT,
   SYNC_WRITE_PAUSE_MS,
   SYNC_WRITE_SLOW_MS,
@@ -36,6 +37,11 @@ export interface NodeFileLayerOptions {
   syncReadBytesMax?: number;
   /** Milliseconds since some origin (default performance.now); tests pass a fake clock. */
   nowMs?: () => number;
+  /**
+   * Blocks this process has read from block devices so far, any unit, only growing (default
+   * `process.resourceUsage().fsRead`, the kernel's per-process count); tests pass a fake disk.
+   */
+  blockReadsSoFar?: () => number;
 }
 
 /**
@@ -53,16 +59,25 @@ export interface WritePathStats {
 
 /**
  * Where latency-sensitive reads went. An inline read slower than a page-cache copy of its size
- * (SYNC_READ_SLOW_BASE_MS + bytes / SYNC_READ_SLOW_BYTES_PER_MS) went to the disk: every read of
- * the layer then goes to the pool for SYNC_READ_PAUSE_MS, so that a working set larger than the
- * page cache costs the event loop one disk read per pause, not one per get. Node offers no
- * preadv2(RWF_NOWAIT) or mincore to ask the page cache first.
+ * (SYNC_READ_SLOW_BASE_MS + bytes / SYNC_READ_SLOW_BYTES_PER_MS) during which the process read
+ * from a block device went to the disk: every read of the layer then goes to the pool for
+ * SYNC_READ_PAUSE_MS, so that a working set larger than the page cache costs the event loop one
+ * disk read per pause, not one per get. Node offers no preadv2(RWF_NOWAIT) or mincore to ask the
+ * page cache first.
+ *
+ * A slow read with no block input was a page-cache copy that waited for a CPU: with every core
+ * busy, the scheduler preempts the event loop mid-copy. It does not pause the path, as sending
+ * reads to the pool then costs two thread hand-offs each (futex wake-ups, measured at 7 % of a
+ * node's CPU at 4 KiB gets) on a machine already short of CPU. Before this check, 2 of 3 reads of
+ * a 1 MiB x16 get load went to the pool on a 2-vCPU VM, with nothing read from disk.
  */
 export interface ReadPathStats {
   inlineReads: number;
   pooledReads: number;
   /** Times a slow inline read paused the inline path. */
   inlinePauses: number;
+  /** Inline reads that were slow with no block input (waited for a CPU): no pause. */
+  slowCachedReads: number;
 }
 
 /**
@@ -75,11 +90,20 @@ class InlinePath {
   inline = 0;
   pooled = 0;
   pauses = 0;
+  /** Slow calls that `wentToDisk` cleared (no pause). */
+  slowCached = 0;
   constructor(
     readonly bytesMax: number,
     /** How long an inline call of `bytes` may take before it counts as slow. */
     readonly slowMs: (bytes: number) => number,
     readonly pauseMs: number,
+    /**
+     * Asked after a slow call that succeeded in under `stallMs`: whether the process went to the
+     * disk since the last time it was asked (then the slow call is taken for a disk wait). Absent:
+     * every slow call pauses.
+     */
+    readonly wentToDisk?: () => boolean,
+    readonly stallMs = Infinity,
   ) {}
 
   /** Whether a call of `bytes` starting at `startMs` runs inline; counts it either way. */
@@ -92,7 +116,12 @@ class InlinePath {
 
   /** After an inline call: pauses the path if the call failed or was slow. */
   finished(bytes: number, startMs: number, endMs: number, ok: boolean): void {
-    if (ok && endMs - startMs <= this.slowMs(bytes)) return;
+    const tookMs = endMs - startMs;
+    if (ok && tookMs <= this.slowMs(bytes)) return;
+    if (ok && tookMs < this.stallMs && this.wentToDisk !== undefined && !this.wentToDisk()) {
+      this.slowCached++;
+      return;
+    }
     this.pausedUntilMs = endMs + this.pauseMs;
     this.pauses++;
   }
@@ -114,7 +143,13 @@ export function nodeFileLayer(options: NodeFileLayerOptions = {}): NodeFileLayer
   const paths: InlinePaths = {
     nowMs: options.nowMs ?? (() => performance.now()),
     write: new InlinePath(options.syncWriteBytesMax ?? SYNC_WRITE_BYTES_MAX_DEFAULT, () => SYNC_WRITE_SLOW_MS, SYNC_WRITE_PAUSE_MS),
-    read: new InlinePath(options.syncReadBytesMax ?? SYNC_READ_BYTES_MAX_DEFAULT, (bytes) => SYNC_READ_SLOW_BASE_MS + bytes / SYNC_READ_SLOW_BYTES_PER_MS, SYNC_READ_PAUSE_MS),
+    read: new InlinePath(
+      options.syncReadBytesMax ?? SYNC_READ_BYTES_MAX_DEFAULT,
+      (bytes) => SYNC_READ_SLOW_BASE_MS + bytes / SYNC_READ_SLOW_BYTES_PER_MS,
+      SYNC_READ_PAUSE_MS,
+      blockInputSince(options.blockReadsSoFar ?? (() => process.resourceUsage().fsRead)),
+      SYNC_READ_STALL_MS,
+    ),
   };
   const { write, read } = paths;
   return {
@@ -122,7 +157,7 @@ export function nodeFileLayer(options: NodeFileLayerOptions = {}): NodeFileLayer
       return { inlineWrites: write.inline, pooledWrites: write.pooled, inlinePauses: write.pauses };
     },
     get readStats(): ReadPathStats {
-      return { inlineReads: read.inline, pooledReads: read.pooled, inlinePauses: read.pauses };
+      return { inlineReads: read.inline, pooledReads: read.pooled, inlinePauses: read.pauses, slowCachedReads: read.slowCached };
     },
     async open(path: string, mode: OpenMode): Promise<FileHandle> {
       const flags = mode === 'r' ? 'r' : mode === 'r+' ? 'r+' : 'wx+';
@@ -156,6 +191,21 @@ export function nodeFileLayer(options: NodeFileLayerOptions = {}): NodeFileLayer
       const s = await statfs(dir);
       return s.bavail * s.bsize;
     },
+  };
+}
+
+/**
+ * Whether the counter grew since the last call (a few microseconds: one getrusage). Any thread's
+ * block reads count, so a compaction reading from disk meanwhile makes a slow cached read pause the
+ * path too: the cautious side.
+ */
+function blockInputSince(blockReadsSoFar: () => number): () => boolean {
+  let seen = blockReadsSoFar();
+  return () => {
+    const now = blockReadsSoFar();
+    const grew = now !== seen;
+    seen = now;
+    return grew;
   };
 }
 

@@ -108,7 +108,7 @@ describe('nodeFileLayer writes', () => {
         }
         const inlineEligible = (n: number): boolean => n <= syncReadBytesMax;
         const sensitive = [4096, 69_101, 2500];
-        expect(layer.readStats).toEqual({ inlineReads: sensitive.filter(inlineEligible).length, pooledReads: sensitive.filter((n) => !inlineEligible(n)).length, inlinePauses: 0 });
+        expect(layer.readStats).toEqual({ inlineReads: sensitive.filter(inlineEligible).length, pooledReads: sensitive.filter((n) => !inlineEligible(n)).length, inlinePauses: 0, slowCachedReads: 0 });
       } finally {
         await h.close();
       }
@@ -129,29 +129,69 @@ describe('nodeFileLayer writes', () => {
     // A fake clock: each reading advances it by `step` ms (the read between two readings "took" step).
     let now = 0;
     let step = 0.01;
-    const layer = nodeFileLayer({ nowMs: () => (now += step) });
+    // A fake block-input counter: the slow read below "went to the disk".
+    let blocks = 0;
+    const layer = nodeFileLayer({ nowMs: () => (now += step), blockReadsSoFar: () => blocks });
     const h = await layer.open(join(dir, 'f'), 'create');
     try {
       await h.writev([Buffer.alloc(4096 * 5, 1)], 0);
       const b = Buffer.alloc(4096);
       const read = (i: number): Promise<number> => h.readv([b], i * 4096, { latencySensitive: true });
       await read(0);
-      expect(layer.readStats).toEqual({ inlineReads: 1, pooledReads: 0, inlinePauses: 0 });
-      step = 1; // slower than a page-cache copy of 4 KiB: the next reads go to the pool
+      expect(layer.readStats).toEqual({ inlineReads: 1, pooledReads: 0, inlinePauses: 0, slowCachedReads: 0 });
+      step = 1; // slower than a page-cache copy of 4 KiB, and the process read 8 blocks: the next reads go to the pool
+      blocks += 8;
       await read(1);
-      expect(layer.readStats).toEqual({ inlineReads: 2, pooledReads: 0, inlinePauses: 1 });
+      expect(layer.readStats).toEqual({ inlineReads: 2, pooledReads: 0, inlinePauses: 1, slowCachedReads: 0 });
       step = 0.01;
       await read(2);
       await read(3);
       // Not latency-sensitive: neither inline nor counted.
       await h.readv([b], 0);
-      expect(layer.readStats).toEqual({ inlineReads: 2, pooledReads: 2, inlinePauses: 1 });
+      expect(layer.readStats).toEqual({ inlineReads: 2, pooledReads: 2, inlinePauses: 1, slowCachedReads: 0 });
       now += extentLimits.SYNC_READ_PAUSE_MS; // the pause is over
       expect(await read(4)).toBe(4096);
-      expect(layer.readStats).toEqual({ inlineReads: 3, pooledReads: 2, inlinePauses: 1 });
+      expect(layer.readStats).toEqual({ inlineReads: 3, pooledReads: 2, inlinePauses: 1, slowCachedReads: 0 });
       expect(b.every((x) => x === 1)).toBe(true);
       // Writes have their own pause: a slow read did not pause them.
       expect(layer.writeStats.inlinePauses).toBe(0);
+    } finally {
+      await h.close();
+    }
+  });
+
+  it('a slow inline read with no block input (it waited for a CPU) does not pause the path; one slower than the stall bound does', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'tw-nfl-'));
+    dirs.push(dir);
+    let now = 0;
+    let step = 0.01;
+    let blocks = 100; // whatever the process read before the layer existed does not count
+    const layer = nodeFileLayer({ nowMs: () => (now += step), blockReadsSoFar: () => blocks });
+    const h = await layer.open(join(dir, 'f'), 'create');
+    try {
+      await h.writev([Buffer.alloc(4096 * 8, 2)], 0);
+      const b = Buffer.alloc(4096);
+      const read = (i: number): Promise<number> => h.readv([b], i * 4096, { latencySensitive: true });
+      step = 1; // slow, nothing read from disk: preempted mid-copy
+      await read(0);
+      await read(1);
+      expect(layer.readStats).toEqual({ inlineReads: 2, pooledReads: 0, inlinePauses: 0, slowCachedReads: 2 });
+      // Block reads that happened between two slow reads (a compaction, say) make the next slow one pause.
+      blocks += 1;
+      step = 0.01;
+      await read(2); // fast: the counter is not even asked
+      step = 1;
+      await read(3);
+      expect(layer.readStats).toEqual({ inlineReads: 4, pooledReads: 0, inlinePauses: 1, slowCachedReads: 2 });
+      now += extentLimits.SYNC_READ_PAUSE_MS;
+      // Slower than the stall bound with no block input (a file system without block I/O): pauses.
+      step = extentLimits.SYNC_READ_STALL_MS + 1;
+      await read(4);
+      expect(layer.readStats).toEqual({ inlineReads: 5, pooledReads: 0, inlinePauses: 2, slowCachedReads: 2 });
+      step = 0.01;
+      expect(await read(5)).toBe(4096);
+      expect(layer.readStats).toEqual({ inlineReads: 5, pooledReads: 1, inlinePauses: 2, slowCachedReads: 2 });
+      expect(b.every((x) => x === 2)).toBe(true);
     } finally {
       await h.close();
     }
@@ -168,9 +208,9 @@ describe('nodeFileLayer writes', () => {
     const ro = await layer.open(join(dir, 'f'), 'r');
     try {
       await expect(d.readv([Buffer.alloc(4096)], 0, { latencySensitive: true })).rejects.toMatchObject({ code: 'EISDIR' });
-      expect(layer.readStats).toEqual({ inlineReads: 1, pooledReads: 0, inlinePauses: 1 });
+      expect(layer.readStats).toEqual({ inlineReads: 1, pooledReads: 0, inlinePauses: 1, slowCachedReads: 0 });
       await expect(d.readv([Buffer.alloc(4096)], 0, { latencySensitive: true })).rejects.toMatchObject({ code: 'EISDIR' });
-      expect(layer.readStats).toEqual({ inlineReads: 1, pooledReads: 1, inlinePauses: 1 });
+      expect(layer.readStats).toEqual({ inlineReads: 1, pooledReads: 1, inlinePauses: 1, slowCachedReads: 0 });
       await expect(ro.writev([Buffer.alloc(4096)], 0)).rejects.toMatchObject({ code: 'EBADF' });
       expect(layer.writeStats).toEqual({ inlineWrites: 1, pooledWrites: 0, inlinePauses: 1 });
       await expect(ro.writev([Buffer.alloc(4096)], 0)).rejects.toMatchObject({ code: 'EBADF' });
