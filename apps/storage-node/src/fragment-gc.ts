@@ -29,8 +29,8 @@ import { type FragmentId, decodeFragmentId } from '@tw/fragment-protocol';
 /** The store operations the sweep needs (ExtentStore has them). */
 export interface GcStore {
   list(options: { after?: Uint8Array; limit: number }): Promise<{ entries: { id: Buffer; sizeBytes: number; seq: number }[]; next?: Buffer }>;
-  stat(id: Uint8Array): Promise<{ seq: number } | undefined>;
-  delete(id: Uint8Array): Promise<boolean>;
+  /** With `ifSeq`: deletes only if the id's newest record, in flight ones included, is that put. */
+  delete(id: Uint8Array, options: { ifSeq: number }): Promise<boolean>;
   readonly lastSeq: number;
 }
 
@@ -265,15 +265,12 @@ export class FragmentGc {
         r.dead++;
         const b = batch[i]!;
         // Rewritten since it was listed (repair, a retried write): not the fragment that was judged.
-        const now = await this.#c.store.stat(b.raw);
-        if (now === undefined || now.seq !== b.seq) {
-          r.raced++;
-          continue;
-        }
-        if (await this.#c.store.delete(b.raw)) {
+        // The delete is conditional on the judged version, checked by the store when it reserves
+        // the tombstone, so a re-put still being written or synced is not removed with it.
+        if (await this.#c.store.delete(b.raw, { ifSeq: b.seq })) {
           r.deleted++;
           r.deletedBytes += b.sizeBytes;
-        }
+        } else r.raced++;
       } else r.unknown++;
     }
     // Throttle: a batch of n takes at least n / checksPerSecondMax seconds.

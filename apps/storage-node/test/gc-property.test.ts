@@ -28,12 +28,11 @@ class MemoryStore implements GcStore {
     const entries = from.slice(0, options.limit);
     return entries.length === options.limit ? { entries, next: entries[entries.length - 1]!.id } : { entries };
   }
-  async stat(id: Uint8Array) {
-    return this.entries.get(Buffer.from(id).toString('hex'));
-  }
-  async delete(id: Uint8Array) {
+  async delete(id: Uint8Array, options: { ifSeq: number }) {
+    const k = Buffer.from(id).toString('hex');
+    if (this.entries.get(k)?.seq !== options.ifSeq) return false;
     this.lastSeq++;
-    return this.entries.delete(Buffer.from(id).toString('hex'));
+    return this.entries.delete(k);
   }
 }
 

@@ -176,6 +176,17 @@ export interface PutOptions {
   signal?: AbortSignal;
 }
 
+export interface DeleteOptions extends PutOptions {
+  /**
+   * Deletes only if the id's newest record (written, being written or being synced, not only the
+   * indexed one) is the put with this sequence number; otherwise writes nothing and resolves
+   * false. For deleting exactly the version that was judged (fragment GC): a re-put in flight
+   * gets a lower sequence number than a tombstone reserved after it, so an unconditional delete
+   * would remove it once acknowledged.
+   */
+  ifSeq?: number;
+}
+
 export interface GetOptions {
   /** Destination: the payload is read straight into it (its first `sizeBytes` bytes). */
   into?: Uint8Array;
@@ -297,6 +308,12 @@ export class ExtentStore {
   #fragmentCount = 0;
 
   readonly #pending: AppendOp[] = [];
+  /**
+   * The batch a flush took from #pending and is syncing: acknowledged next, then known to
+   * #unindexed and #indexBehindByExtent. Compaction and the reclaim of dead extents must count its
+   * records (their index entries do not exist yet).
+   */
+  #syncing: readonly AppendOp[] = [];
   readonly #admission: Admission;
   readonly #appendMutex = new Mutex();
   readonly #indexMutex = new Mutex();
@@ -667,21 +684,28 @@ export class ExtentStore {
    * unacknowledged put of the id may sit complete in an extent and an index rebuild must not
    * bring it back. Resolves true when an entry was deleted.
    */
-  async delete(id: Uint8Array, options: PutOptions = {}): Promise<boolean> {
+  async delete(id: Uint8Array, options: DeleteOptions = {}): Promise<boolean> {
     this.#checkOpen();
     const idBuf = checkId(id);
+    const { ifSeq } = options;
+    if (ifSeq !== undefined && !Number.isSafeInteger(ifSeq)) throw invalid('ifSeq', 'must be an integer');
     const recordBytes = recordBytesFor(idBuf.byteLength, 0);
     await this.#admission.acquire(recordBytes, options.signal, abortedError);
     try {
-      const op = await this.#append(RecordType.Tombstone, idBuf, [], 0, recordBytes);
-      return op.deleted;
+      const guard = ifSeq === undefined ? undefined : (): boolean => this.#newestIsPut(idBuf, ifSeq);
+      const op = await this.#append(RecordType.Tombstone, idBuf, [], 0, recordBytes, guard);
+      return op?.deleted ?? false;
     } finally {
       this.#admission.release(recordBytes);
     }
   }
 
-  async #append(type: RecordType, id: Buffer, parts: Uint8Array[], payloadBytes: number, recordBytes: number): Promise<{ seq: number; deleted: boolean }> {
-    const op = await this.#reserve(type, id, payloadBytes, recordBytes);
+  /** Appends a record; with `guard`, only if it holds at reservation time (else undefined). */
+  async #append(type: RecordType, id: Buffer, parts: Uint8Array[], payloadBytes: number, recordBytes: number): Promise<{ seq: number; deleted: boolean }>;
+  async #append(type: RecordType, id: Buffer, parts: Uint8Array[], payloadBytes: number, recordBytes: number, guard: (() => boolean) | undefined): Promise<{ seq: number; deleted: boolean } | undefined>;
+  async #append(type: RecordType, id: Buffer, parts: Uint8Array[], payloadBytes: number, recordBytes: number, guard?: () => boolean): Promise<{ seq: number; deleted: boolean } | undefined> {
+    const op = await this.#reserve(type, id, payloadBytes, recordBytes, guard);
+    if (op === undefined) return undefined;
     try {
       const header = encodeHeader({ type, seq: op.seq, id, payloadBytes });
       op.checksum = recordChecksum(header, parts);
@@ -698,9 +722,13 @@ export class ExtentStore {
    * it as pending (unwritten): from here on it holds back the acknowledgement of later records
    * until `#settle` marks it written (or failed).
    */
-  async #reserve(type: RecordType, id: Buffer, payloadBytes: number, recordBytes: number): Promise<AppendOp> {
+  async #reserve(type: RecordType, id: Buffer, payloadBytes: number, recordBytes: number): Promise<AppendOp>;
+  async #reserve(type: RecordType, id: Buffer, payloadBytes: number, recordBytes: number, guard: (() => boolean) | undefined): Promise<AppendOp | undefined>;
+  async #reserve(type: RecordType, id: Buffer, payloadBytes: number, recordBytes: number, guard?: () => boolean): Promise<AppendOp | undefined> {
     const op = await this.#appendMutex.run(async () => {
       this.#checkOpen();
+      // Under the append lock, so no record of the id can take a sequence number in between.
+      if (guard !== undefined && !guard()) return undefined;
       // Tombstones may use the reserve: a full store must still be able to delete.
       this.#checkSpace(recordBytes, type === RecordType.Tombstone);
       let e = this.#active;
@@ -733,6 +761,7 @@ export class ExtentStore {
       this.#pending.push(o);
       return o;
     });
+    if (op === undefined) return undefined;
     op.done = new Promise<boolean>((resolve, reject) => {
       op.resolve = resolve;
       op.reject = reject;
@@ -939,6 +968,15 @@ export class ExtentStore {
     // Paces the next sync from this one's start; an empty flush (nothing written yet) syncs nothing.
     this.#lastFlushAtMs = performance.now();
     const batch = this.#pending.splice(0, n);
+    this.#syncing = batch;
+    try {
+      await this.#syncAndAcknowledge(batch);
+    } finally {
+      this.#syncing = [];
+    }
+  }
+
+  async #syncAndAcknowledge(batch: AppendOp[]): Promise<void> {
     if (this.fsync.mode !== 'never') {
       const extents = new Set<Extent>();
       for (const op of batch) if (op.error === undefined) extents.add(op.extent);
@@ -1024,6 +1062,23 @@ export class ExtentStore {
     }
   }
 
+  /**
+   * Whether the newest record of `id` is the put `seq`: records being written or synced first
+   * (newest last), then acknowledged but unindexed puts, then the index. A tombstone whose index
+   * batch is still queued is missed (the older put still shows): a second delete then writes a
+   * second tombstone, which is harmless.
+   */
+  #newestIsPut(id: Buffer, seq: number): boolean {
+    for (const ops of [this.#pending, this.#syncing]) {
+      for (let i = ops.length - 1; i >= 0; i--) {
+        const o = ops[i]!;
+        if (o.error === undefined && o.id.equals(id)) return o.type === RecordType.Put && o.seq === seq;
+      }
+    }
+    const e = this.#entryOf(id, fragmentKey(id));
+    return e !== undefined && e.seq === seq;
+  }
+
   /** The index entry of `id`: an acknowledged put not yet indexed first, else the index's. */
   #entryOf(idBuf: Buffer, key: Buffer): IndexEntry | undefined {
     if (this.#unindexed.size > 0) {
@@ -1102,16 +1157,25 @@ export class ExtentStore {
     this.#checkOpen();
     const idBuf = checkId(id);
     const key = fragmentKey(idBuf);
+    let retiredSeen: IndexEntry | undefined;
     for (let attempt = 0; attempt < GET_RETRIES_MAX; attempt++) {
       if (options.signal?.aborted) throw abortedError();
       const entry = this.#entryOf(idBuf, key);
       if (entry === undefined) return undefined;
       const e = this.#extents.get(entry.extentNo);
       if (e === undefined || e.retired) {
-        if (this.#retired.has(entry.extentNo)) continue; // raced compaction: the index has moved on
-        const report: CorruptionReport = { extentNo: entry.extentNo, offset: entry.offset, id: idBuf, reason: 'extent missing', during: 'get' };
+        // Raced compaction: it switches the index before it retires an extent, so a second look
+        // finds the new place. The same retired place twice is an entry compaction did not move
+        // (its record's header was unreadable, so the scan could not tell it was live): lost.
+        const again = retiredSeen !== undefined && retiredSeen.extentNo === entry.extentNo && retiredSeen.offset === entry.offset && retiredSeen.seq === entry.seq;
+        if (this.#retired.has(entry.extentNo) && !again) {
+          retiredSeen = entry;
+          continue;
+        }
+        const reason = this.#retired.has(entry.extentNo) ? 'extent compacted away without this record' : 'extent missing';
+        const report: CorruptionReport = { extentNo: entry.extentNo, offset: entry.offset, id: idBuf, reason, during: 'get' };
         this.#report(report);
-        throw extentErrors.create('TW_EXTENT_CORRUPT', `fragment's extent ${entry.extentNo} is missing`, { details: { ...report, id: idBuf.toString('hex') } });
+        throw extentErrors.create('TW_EXTENT_CORRUPT', `fragment's extent ${entry.extentNo}: ${reason}`, { details: { ...report, id: idBuf.toString('hex') } });
       }
       e.acquire();
       try {
@@ -1282,7 +1346,7 @@ export class ExtentStore {
     return this.#compactMutex.run(async () => {
       const result: CompactResult = { extentsCompacted: 0, bytesReclaimed: 0, recordsMoved: 0 };
       // Extents with records not yet written, synced or indexed: their liveness is not known yet.
-      const busy = new Set<Extent>([...this.#pending.map((o) => o.extent), ...this.#indexBehindByExtent.keys()]);
+      const busy = new Set<Extent>([...this.#pending.map((o) => o.extent), ...this.#syncing.map((o) => o.extent), ...this.#indexBehindByExtent.keys()]);
       const candidates = [...this.#extents.values()]
         .filter((e) => e !== this.#active && !e.compactionOutput && !e.retired && !busy.has(e) && e.tailBytes > 0)
         .filter((e) => (e.garbageBytes - e.pinnedBytes) / e.tailBytes >= ratio)
@@ -1321,6 +1385,7 @@ export class ExtentStore {
       this.#reclaimDeadExtents &&
       e.liveBytes === 0 &&
       !(settled && this.#indexBehindByExtent.has(e)) &&
+      !this.#syncing.some((o) => o.extent === e) &&
       !e.compactionOutput &&
       !e.retired &&
       e.tailBytes >= Math.min(DEAD_EXTENT_RECLAIM_BYTES_MIN, e.sizeBytes / 2)
@@ -1528,6 +1593,10 @@ export class ExtentStore {
       await this.#drain();
       await this.#compactMutex.run(async () => undefined);
       await this.#appendMutex.run(async () => undefined);
+      // A reservation that held the append lock when closing began (waiting for a new extent or
+      // a watermark write) has queued its record since: settle and index it too, or the clean
+      // marker below would name a tail past an acknowledged record the index does not hold.
+      await this.#drain();
       for (const e of this.#extents.values()) {
         if (e.syncFailed) clean = false;
         else await e.handle.datasync();

@@ -19,6 +19,7 @@ export {
   type ListOptions,
   type ListPage,
   type PutOptions,
+  type DeleteOptions,
   type PutStream,
 } from './extent-store.js';
 export { extentErrors, type ExtentErrorCode } from './errors.js';
