@@ -3,7 +3,8 @@ import { TwError } from '@tw/errors';
 import { CONNECTION_REQUEST_ID, FrameKind, HEADER_BYTES_MAX, transportErrors, type PayloadDestination, type PayloadSink, type RequestHandler } from '@tw/transport';
 import { chunksBytes, encodeFrameHead, encodeRemoteError, payloadChunks, type FramePrefix } from './frame.js';
 import { FrameReader, type FrameSink, type PayloadPlan } from './frame-reader.js';
-import { PROTOCOL_ERROR_LINGER_MS, SERVER_WRITE_BUFFER_HIGH_BYTES } from './limits.js';
+import { PROTOCOL_ERROR_LINGER_MS, SERVER_PAYLOAD_BYTES_PER_CONNECTION_HIGH, SERVER_WRITE_BUFFER_HIGH_BYTES } from './limits.js';
+import type { PayloadBudget } from './payload-budget.js';
 
 export interface ServerConnectionOptions {
   readonly handler: RequestHandler;
@@ -11,6 +12,8 @@ export interface ServerConnectionOptions {
   readonly inflightMax: number;
   readonly onError: (error: Error) => void;
   readonly payloadDestination: PayloadDestination | undefined;
+  /** Request payload bytes held across the listener's connections (shared). */
+  readonly payloadBudget: PayloadBudget;
 }
 
 const discard: PayloadPlan = { mode: 'discard', complete: () => undefined };
@@ -24,6 +27,10 @@ export class ServerConnection implements FrameSink {
   private readonly reader: FrameReader;
   private readonly socket: Socket;
   private readonly running = new Map<number, AbortController>();
+  /** Payload bytes of running requests, by request id (released when their handler ends). */
+  private readonly heldById = new Map<number, number>();
+  private heldBytes = 0;
+  private readonly unsubscribeBudget: () => void;
   private draining = false;
   private failed = false;
   private pausedForWrites = false;
@@ -45,6 +52,7 @@ export class ServerConnection implements FrameSink {
       this.socket = accepted;
       accepted.on('data', (chunk: Buffer) => this.reader.consume(chunk, chunk.length, true));
     }
+    this.unsubscribeBudget = options.payloadBudget.onBelowHigh(() => this.updateFlow());
     const socket = this.socket;
     this.remoteAddress = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`;
     socket.setNoDelay(true);
@@ -62,6 +70,7 @@ export class ServerConnection implements FrameSink {
       socket.once('close', () => {
         this.reader.fail(transportErrors.create('TW_TRANSPORT_CONNECTION_CLOSED', 'client connection closed while a request payload was arriving'));
         this.abortAll(transportErrors.create('TW_TRANSPORT_CONNECTION_CLOSED', 'client connection closed'));
+        this.unsubscribeBudget();
         this.idleWaiter?.();
         resolve();
       }),
@@ -96,8 +105,16 @@ export class ServerConnection implements FrameSink {
       const err = transportErrors.create('TW_TRANSPORT_CONNECTION_CLOSED', 'the server is closing this connection; request not executed');
       return { mode: 'discard', complete: () => this.writeError(id, err) };
     }
+    if (prefix.payloadBytes > 0 && !this.options.payloadBudget.admits(prefix.payloadBytes)) {
+      const id = prefix.id;
+      const err = transportErrors.create('TW_TRANSPORT_SERVER_BUSY', `the server holds ${this.options.payloadBudget.heldBytes} bytes of request payloads; a ${prefix.payloadBytes}-byte request was refused unexecuted`, {
+        details: { payloadBytes: prefix.payloadBytes, heldBytes: this.options.payloadBudget.heldBytes },
+      });
+      return { mode: 'discard', complete: () => this.writeError(id, err) };
+    }
     const controller = new AbortController();
     this.running.set(prefix.id, controller);
+    this.hold(prefix.id, prefix.payloadBytes);
     // No updateFlow here: its payload comes next and is read to its end; `complete` pauses if due.
     const id = prefix.id;
     const complete = (payload: Buffer): void => {
@@ -169,7 +186,10 @@ export class ServerConnection implements FrameSink {
 
   /** A request that was counted as running ends without its handler. */
   private settleWithoutHandler(id: number, controller: AbortController): void {
-    if (this.running.get(id) === controller) this.running.delete(id);
+    if (this.running.get(id) === controller) {
+      this.running.delete(id);
+      this.release(id);
+    }
     this.updateFlow();
     if (this.running.size === 0) this.idleWaiter?.();
   }
@@ -223,7 +243,10 @@ export class ServerConnection implements FrameSink {
     } catch (err) {
       if (this.running.get(id) === controller && !controller.signal.aborted) this.writeError(id, err);
     } finally {
-      if (this.running.get(id) === controller) this.running.delete(id);
+      if (this.running.get(id) === controller) {
+        this.running.delete(id);
+        this.release(id);
+      }
       if (this.socket.writableLength > SERVER_WRITE_BUFFER_HIGH_BYTES) this.pausedForWrites = true;
       this.updateFlow();
       if (this.running.size === 0) this.idleWaiter?.();
@@ -243,7 +266,11 @@ export class ServerConnection implements FrameSink {
       if (this.socket.isPaused()) this.socket.resume();
       return;
     }
-    const busy = this.running.size >= this.options.inflightMax || this.pausedForWrites;
+    const busy =
+      this.running.size >= this.options.inflightMax ||
+      this.pausedForWrites ||
+      this.heldBytes >= SERVER_PAYLOAD_BYTES_PER_CONNECTION_HIGH ||
+      this.options.payloadBudget.atHigh;
     // Pause only between frames: a payload whose header was taken is read to its end (its
     // destination is already allocated, so this costs no memory). Its request may feed work
     // that running requests wait on (a storage node's streamed put, with later puts acknowledged
@@ -270,6 +297,22 @@ export class ServerConnection implements FrameSink {
   private abortAll(reason: TwError): void {
     for (const c of this.running.values()) c.abort(reason);
     this.running.clear();
+    for (const id of [...this.heldById.keys()]) this.release(id);
+  }
+
+  private hold(id: number, bytes: number): void {
+    if (bytes === 0) return;
+    this.heldById.set(id, bytes);
+    this.heldBytes += bytes;
+    this.options.payloadBudget.take(bytes);
+  }
+
+  private release(id: number): void {
+    const bytes = this.heldById.get(id);
+    if (bytes === undefined) return;
+    this.heldById.delete(id);
+    this.heldBytes -= bytes;
+    this.options.payloadBudget.release(bytes);
   }
 }
 

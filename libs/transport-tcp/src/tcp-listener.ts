@@ -1,5 +1,6 @@
 import type { Server, Socket } from 'node:net';
 import { CONNECTIONS_PER_LISTENER_MAX, type Listener, type PayloadDestination, type RequestHandler } from '@tw/transport';
+import type { PayloadBudget } from './payload-budget.js';
 import { ServerConnection } from './server-connection.js';
 
 export interface TcpListenerOptions {
@@ -9,10 +10,13 @@ export interface TcpListenerOptions {
   readonly onError: (error: Error) => void;
   readonly payloadDestination: PayloadDestination | undefined;
   readonly onClosed: (listener: TcpListener) => void;
+  /** Request payload bytes held across this listener's connections. */
+  readonly payloadBudget: PayloadBudget;
 }
 
 export class TcpListener implements Listener {
   readonly connections = new Set<ServerConnection>();
+  readonly payloadBudget: PayloadBudget;
   private closing: Promise<void> | undefined;
   private readonly serverClosed: Promise<void>;
 
@@ -21,6 +25,7 @@ export class TcpListener implements Listener {
     private readonly server: Server,
     private readonly options: TcpListenerOptions,
   ) {
+    this.payloadBudget = options.payloadBudget;
     this.serverClosed = new Promise((resolve) => server.once('close', () => resolve()));
     server.on('connection', (socket: Socket) => this.accept(socket));
     server.on('error', (err) => options.onError(err));
@@ -56,6 +61,7 @@ export class TcpListener implements Listener {
       inflightMax: this.options.inflightMax,
       onError: this.options.onError,
       payloadDestination: this.options.payloadDestination,
+      payloadBudget: this.payloadBudget,
     });
     this.connections.add(conn);
     void conn.closed.then(() => this.connections.delete(conn));

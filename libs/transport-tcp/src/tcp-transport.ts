@@ -19,10 +19,23 @@ import {
   type TransportStats,
 } from '@tw/transport';
 import { formatAddress, parseAddress } from './address.js';
+import { SERVER_PAYLOAD_BYTES_PER_LISTENER_HARD, SERVER_PAYLOAD_BYTES_PER_LISTENER_HIGH } from './limits.js';
+import { PayloadBudget } from './payload-budget.js';
 import { TcpListener } from './tcp-listener.js';
 import { TcpPeer } from './tcp-peer.js';
 
-export type TcpTransportOptions = TransportLimitOptions;
+export interface TcpTransportOptions extends TransportLimitOptions {
+  /**
+   * Request payload bytes a listener's connections may hold (received, handlers running) before
+   * they all stop reading new requests. Default SERVER_PAYLOAD_BYTES_PER_LISTENER_HIGH.
+   */
+  readonly serverPayloadBytesHigh?: number;
+  /**
+   * Past this many held bytes a new request is refused at its header with TW_TRANSPORT_SERVER_BUSY.
+   * At least serverPayloadBytesHigh. Default SERVER_PAYLOAD_BYTES_PER_LISTENER_HARD.
+   */
+  readonly serverPayloadBytesHard?: number;
+}
 
 /** Nothing yet: TCP needs no injected services (logging goes through ListenOptions.onError). */
 export type TcpTransportComponents = Record<string, never>;
@@ -49,7 +62,10 @@ export function tcpTransport(options: TcpTransportOptions = {}): TransportFactor
     connectionsPerPeerMax: bounded('connectionsPerPeerMax', options.connectionsPerPeerMax, CONNECTIONS_PER_PEER_MAX_DEFAULT, 64),
   };
   const serverInflightMax = bounded('serverInflightPerConnectionMax', options.serverInflightPerConnectionMax, SERVER_INFLIGHT_PER_CONNECTION_MAX_DEFAULT, 65_536);
-  return () => new TcpTransport(limits, serverInflightMax);
+  const high = bounded('serverPayloadBytesHigh', options.serverPayloadBytesHigh, SERVER_PAYLOAD_BYTES_PER_LISTENER_HIGH, 2 ** 40);
+  const hard = bounded('serverPayloadBytesHard', options.serverPayloadBytesHard, Math.max(high, SERVER_PAYLOAD_BYTES_PER_LISTENER_HARD), 2 ** 40);
+  if (hard < high) throw transportErrors.create('TW_TRANSPORT_BAD_OPTION', `option serverPayloadBytesHard (${hard}) must be at least serverPayloadBytesHigh (${high})`);
+  return () => new TcpTransport(limits, serverInflightMax, { high, hard });
 }
 
 class TcpTransport implements Transport {
@@ -61,6 +77,7 @@ class TcpTransport implements Transport {
   constructor(
     private readonly limits: ConstructorParameters<typeof TcpPeer>[3],
     private readonly serverInflightMax: number,
+    private readonly serverPayloadBytes: { high: number; hard: number },
   ) {}
 
   async listen(address: string, handler: RequestHandler, options: ListenOptions = {}): Promise<Listener> {
@@ -81,6 +98,7 @@ class TcpTransport implements Transport {
       inflightMax: this.serverInflightMax,
       onError: options.onError ?? (() => undefined),
       payloadDestination: options.payloadDestination,
+      payloadBudget: new PayloadBudget(this.serverPayloadBytes.high, this.serverPayloadBytes.hard),
       onClosed: (l) => this.listeners.delete(l),
     });
     this.listeners.add(listener);

@@ -130,6 +130,59 @@ describe('tcp transport specifics', () => {
     expect(dest.every((b) => b === 0x42)).toBe(true);
   });
 
+  it('stops reading new requests while the listener holds serverPayloadBytesHigh of payloads, and resumes when handlers finish', async () => {
+    const MiB = 1024 * 1024;
+    const server = make({ serverPayloadBytesHigh: 2 * MiB, serverPayloadBytesHard: 64 * MiB });
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const started: string[] = [];
+    const listener = await server.listen('127.0.0.1:0', async (req) => {
+      started.push(req.header.toString());
+      await gate;
+      return { header: req.header };
+    });
+    const peer = await make({ connectionsPerPeerMax: 1 }).dial(listener.address);
+    const calls = Array.from({ length: 6 }, (_, i) => peer.request({ header: Buffer.from(`r${i}`), payload: Buffer.alloc(MiB, i) }));
+    for (const c of calls) c.catch(() => undefined);
+    // Bounded wait (real time) until the server stops taking requests.
+    for (let i = 0; i < 400 && started.length < 2; i++) await new Promise((r) => setTimeout(r, 5));
+    await new Promise((r) => setTimeout(r, 100));
+    // 2 MiB held: reading stops between frames (a header taken just before may add one more).
+    expect(started.length).toBeGreaterThanOrEqual(2);
+    expect(started.length).toBeLessThanOrEqual(3);
+    release();
+    expect((await Promise.all(calls)).map((r) => r.header.toString())).toEqual(['r0', 'r1', 'r2', 'r3', 'r4', 'r5']);
+  });
+
+  it('refuses a request that would take the listener past serverPayloadBytesHard with a coded, retryable error; the connection stays usable', async () => {
+    const MiB = 1024 * 1024;
+    const server = make({ serverPayloadBytesHigh: 1 * MiB, serverPayloadBytesHard: 3 * MiB });
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let started = 0;
+    const listener = await server.listen('127.0.0.1:0', async (req) => {
+      started++;
+      if (req.header.toString() !== 'small') await gate;
+      return { header: req.header };
+    });
+    // Two connections (two clients): the first holds 2 MiB, the second's 2 MiB would make 4 > 3.
+    const a = await make().dial(listener.address);
+    const b = await make().dial(listener.address);
+    const first = a.request({ header: Buffer.from('a'), payload: Buffer.alloc(2 * MiB, 1) });
+    first.catch(() => undefined);
+    for (let i = 0; i < 400 && started < 1; i++) await new Promise((r) => setTimeout(r, 5));
+    await expect(b.request({ header: Buffer.from('b'), payload: Buffer.alloc(2 * MiB, 2) })).rejects.toMatchObject({ code: 'TW_TRANSPORT_SERVER_BUSY', retryable: true });
+    release();
+    expect((await first).header.toString()).toBe('a');
+    // Nothing held any more: the same connection is served.
+    expect((await b.request({ header: Buffer.from('small'), payload: Buffer.alloc(2 * MiB, 3) })).header.toString()).toBe('small');
+    expect(started).toBe(2);
+  });
+
+  it('refuses a hard bound below the high mark', () => {
+    expect(() => tcpTransport({ serverPayloadBytesHigh: 4096, serverPayloadBytesHard: 1024 })).toThrow(expect.objectContaining({ code: 'TW_TRANSPORT_BAD_OPTION' }));
+  });
+
   it('grows the pool to connectionsPerPeerMax under concurrent load and no further', async () => {
     const server = make();
     let release!: () => void;

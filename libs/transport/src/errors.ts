@@ -35,6 +35,10 @@ export const transportErrors = defineErrors('@tw/transport', {
     description: 'Too many requests are waiting for a connection slot to this peer; back off and retry.',
     retryable: true,
   },
+  TW_TRANSPORT_SERVER_BUSY: {
+    description: 'The server holds its maximum of request payload bytes (requests received, handlers still running); this request was refused unexecuted. Back off and retry.',
+    retryable: true,
+  },
   TW_TRANSPORT_BAD_ADDRESS: {
     description: 'The address is not valid for this transport (TCP wants host:port).',
   },
