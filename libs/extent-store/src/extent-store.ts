@@ -41,6 +41,7 @@ import {
   LIST_LIMIT_MAX,
   PAYLOAD_BYTES_MAX_DEFAULT,
   PUT_STREAM_IDLE_MS_DEFAULT,
+  PUT_STREAM_LIFETIME_MS_DEFAULT,
   RECORD_ALIGN_BYTES,
   REBUILD_BATCH_RECORDS,
   RESERVE_BYTES_DEFAULT,
@@ -132,6 +133,11 @@ export interface ExtentStoreOptions {
   rebuildIndex?: boolean;
   /** A put stream (beginPut) that gets no write or finish for this long is abandoned (default 30 s). */
   putStreamIdleMs?: number;
+  /**
+   * A put stream not finished this long after beginPut is abandoned, however steadily its pieces
+   * come (default 60 s): puts admitted after it wait for it to end before they are acknowledged.
+   */
+  putStreamLifetimeMs?: number;
 }
 
 /**
@@ -343,6 +349,7 @@ export class ExtentStore {
   #writtenSinceStatfs = 0;
   readonly #streams = new Set<StoredPutStream>();
   readonly #putStreamIdleMs: number;
+  readonly #putStreamLifetimeMs: number;
 
   constructor(options: ExtentStoreOptions) {
     this.#options = options;
@@ -379,6 +386,8 @@ export class ExtentStore {
     this.#admission = new Admission(APPEND_INFLIGHT_MAX, inflightBytesMax);
     this.#putStreamIdleMs = options.putStreamIdleMs ?? PUT_STREAM_IDLE_MS_DEFAULT;
     if (!(this.#putStreamIdleMs > 0)) throw invalid('putStreamIdleMs', 'must be positive');
+    this.#putStreamLifetimeMs = options.putStreamLifetimeMs ?? PUT_STREAM_LIFETIME_MS_DEFAULT;
+    if (!(this.#putStreamLifetimeMs > 0)) throw invalid('putStreamLifetimeMs', 'must be positive');
     this.#reclaimDeadExtents = options.compaction?.reclaimDeadExtents ?? true;
     this.#indexHooks = options.indexHooks;
     this.garbageRatioMin = options.compaction?.garbageRatioMin ?? COMPACTION_GARBAGE_RATIO_DEFAULT;
@@ -807,7 +816,7 @@ export class ExtentStore {
       this.#admission.release(recordBytes);
       throw err;
     }
-    const stream = new StoredPutStream(op, this.#putStreamIdleMs, {
+    const stream = new StoredPutStream(op, this.#putStreamIdleMs, this.#putStreamLifetimeMs, {
       settle: (o) => this.#settle(o),
       ioError,
       onEnd: (s) => {
@@ -1711,13 +1720,19 @@ class StoredPutStream implements PutStream {
   #state: 'open' | 'finishing' | 'ended' = 'open';
   #abandoning: Promise<void> | undefined;
   #idleTimer: NodeJS.Timeout | undefined;
+  #lifetimeTimer: NodeJS.Timeout | undefined;
   readonly #idleMs: number;
   readonly #hooks: StreamHooks;
 
-  constructor(op: AppendOp, idleMs: number, hooks: StreamHooks) {
+  constructor(op: AppendOp, idleMs: number, lifetimeMs: number, hooks: StreamHooks) {
     this.#op = op;
     this.#hooks = hooks;
     this.#idleMs = idleMs;
+    this.#lifetimeTimer = setTimeout(() => {
+      this.#lifetimeTimer = undefined;
+      void this.abandon(extentErrors.create('TW_EXTENT_ABORTED', `put stream not finished ${lifetimeMs} ms after it began`));
+    }, lifetimeMs);
+    this.#lifetimeTimer.unref();
     this.payloadBytes = op.payloadBytes;
     const header = encodeHeader({ type: RecordType.Put, seq: op.seq, id: op.id, payloadBytes: op.payloadBytes });
     this.#headerBytes = header.byteLength;
@@ -1824,8 +1839,13 @@ class StoredPutStream implements PutStream {
     this.#idleTimer.unref();
   }
 
+  /** Clears both bounds (idle and lifetime): called when the stream finishes or is abandoned. */
   #clearIdle(): void {
     if (this.#idleTimer !== undefined) clearTimeout(this.#idleTimer);
     this.#idleTimer = undefined;
+    if (this.#lifetimeTimer !== undefined && (this.#state !== 'open' || this.abandoned)) {
+      clearTimeout(this.#lifetimeTimer);
+      this.#lifetimeTimer = undefined;
+    }
   }
 }

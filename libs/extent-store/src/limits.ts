@@ -102,3 +102,10 @@ export const SYNC_READ_STALL_MS = 20;
 export const SYNC_READ_PAUSE_MS = 1000;
 /** A put stream (beginPut) with no write or finish for this long is abandoned (default). */
 export const PUT_STREAM_IDLE_MS_DEFAULT = 30_000;
+/**
+ * A put stream not finished this long (ms) after it began is abandoned, however steadily its
+ * pieces come (default): puts admitted after a stream are acknowledged only once it ends, so a
+ * sender trickling a 64 MiB fragment just inside the idle bound could otherwise hold back every
+ * put of the store for half an hour. 60 s lets a fragment of 64 MiB arrive at 1.1 MB/s.
+ */
+export const PUT_STREAM_LIFETIME_MS_DEFAULT = 60_000;

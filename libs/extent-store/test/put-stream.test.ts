@@ -127,6 +127,40 @@ describe('streaming put (beginPut)', () => {
     expect(await s.get(idOf('stall'))).toBeUndefined();
   });
 
+  it('abandons a stream that trickles past putStreamLifetimeMs, however steadily its pieces come, so later puts are acknowledged', async () => {
+    const s = await make(dirs.make(), { putStreamIdleMs: 10_000, putStreamLifetimeMs: 150 });
+    const stream = await s.beginPut(idOf('trickle'), 50 * KiB);
+    // One piece every 20 ms: never idle for long, never finished.
+    let at = 0;
+    const feeder = setInterval(() => {
+      if (stream.abandoned || at >= 40 * KiB) return;
+      stream.write(bytesFor(at, 1 * KiB), at);
+      at += 1 * KiB;
+    }, 20);
+    try {
+      await s.put(idOf('b'), bytesFor(2, 10 * KiB)); // resolves only once the stream is abandoned
+    } finally {
+      clearInterval(feeder);
+    }
+    expect(stream.abandoned).toBe(true);
+    expect(at).toBeLessThan(40 * KiB);
+    await expect(stream.finish()).rejects.toMatchObject({ code: 'TW_EXTENT_ABORTED' });
+    expect(await s.get(idOf('trickle'))).toBeUndefined();
+    expect((await s.get(idOf('b')))?.bytes.equals(bytesFor(2, 10 * KiB))).toBe(true);
+    await expect(make(dirs.make(), { putStreamLifetimeMs: 0 })).rejects.toMatchObject({ code: 'TW_EXTENT_ARGUMENT_INVALID' });
+  });
+
+  it('a stream that finishes within its lifetime is not abandoned later', async () => {
+    const s = await make(dirs.make(), { putStreamLifetimeMs: 100 });
+    const bytes = bytesFor(5, 20 * KiB);
+    const stream = await s.beginPut(idOf('quick'), bytes.length);
+    stream.write(bytes, 0);
+    await stream.finish();
+    await new Promise((r) => setTimeout(r, 150));
+    expect(stream.abandoned).toBe(false);
+    expect((await s.get(idOf('quick')))?.bytes.equals(bytes)).toBe(true);
+  });
+
   it('a close abandons open streams instead of waiting for them', async () => {
     const dir = dirs.make();
     const s = await make(dir);
