@@ -1766,7 +1766,7 @@ class StoredPutStream implements PutStream {
       throw err;
     }
     this.#state = 'finishing';
-    this.#clearIdle();
+    this.#clearTimers();
     const op = this.#op;
     if (this.payloadBytes === 0) {
       const trailer = this.#trailer();
@@ -1792,7 +1792,7 @@ class StoredPutStream implements PutStream {
     if (this.#abandoning !== undefined) return this.#abandoning;
     if (this.#state === 'ended') return Promise.resolve();
     this.abandoned = true;
-    this.#clearIdle();
+    this.#clearTimers();
     const finishing = this.#state === 'finishing';
     this.#abandoning = (async () => {
       await this.#quiesce();
@@ -1839,13 +1839,15 @@ class StoredPutStream implements PutStream {
     this.#idleTimer.unref();
   }
 
-  /** Clears both bounds (idle and lifetime): called when the stream finishes or is abandoned. */
   #clearIdle(): void {
     if (this.#idleTimer !== undefined) clearTimeout(this.#idleTimer);
     this.#idleTimer = undefined;
-    if (this.#lifetimeTimer !== undefined && (this.#state !== 'open' || this.abandoned)) {
-      clearTimeout(this.#lifetimeTimer);
-      this.#lifetimeTimer = undefined;
-    }
+  }
+
+  /** Both bounds off: the stream is finishing or abandoned. */
+  #clearTimers(): void {
+    this.#clearIdle();
+    if (this.#lifetimeTimer !== undefined) clearTimeout(this.#lifetimeTimer);
+    this.#lifetimeTimer = undefined;
   }
 }
